@@ -1,0 +1,87 @@
+/// Lucair's configuration: one TOML file (see config/lucair.example.toml), secrets overridable
+/// from the environment. Loading it is in ConfigLoader.swift.
+public struct LucairConfig: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var maxBodyBytes: Int = 8 * 1024 * 1024
+    public var logLevel: String = "info"
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://user:pass@host:port/db`.
+    public var storageURL: String = "sqlite://.lucair/lucair.sqlite"
+    /// The bootstrap operator key (`LUCAIR_ADMIN_KEY` overrides). Stored hashed.
+    public var adminKey: String?
+    public var deployments: [Deployment] = []
+    public var embeddings: [Deployment] = []
+    public var prices: PriceBook = PriceBook(tables: [])
+    public var engines: [EngineConfig] = []
+    /// Where the config came from, for messages.
+    public var source: String = "(embedded default)"
+
+    public init() {}
+
+    public func deployments(for tier: Tier) -> [Deployment] { deployments.filter { $0.tier == tier } }
+    public var tiersServed: [Tier] { Tier.allCases.filter { t in deployments.contains { $0.tier == t } } }
+    /// Lucair model ids, in ladder order, each once.
+    public var models: [String] {
+        var seen = Set<String>()
+        return Tier.allCases.flatMap { deployments(for: $0) }.map(\.model).filter { seen.insert($0).inserted }
+    }
+}
+
+public struct Deployment: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case openAICompatible = "openai_compatible"
+        case anthropic
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var tier: Tier
+    /// The base URL: `http://host:port/v1` for OpenAI-compatible engines, `https://api.anthropic.com` for Anthropic.
+    public var url: String
+    /// Lucair's model id, what clients name and prices are keyed by.
+    public var model: String
+    /// The name the upstream knows the model by.
+    public var upstreamModel: String
+    public var apiKey: String?
+    /// Runs on our own machines (Baseline engines); its data stays home.
+    public var local: Bool
+    public var connectTimeoutMs: Int
+    public var firstByteTimeoutMs: Int
+    public var totalTimeoutMs: Int
+    /// Anthropic needs max_tokens; used when the client sent none.
+    public var defaultMaxTokens: Int
+
+    public init(name: String, kind: Kind, tier: Tier, url: String, model: String, upstreamModel: String? = nil,
+                apiKey: String? = nil, local: Bool? = nil, connectTimeoutMs: Int = 2_000, firstByteTimeoutMs: Int = 60_000,
+                totalTimeoutMs: Int = 600_000, defaultMaxTokens: Int = 4096) {
+        self.name = name
+        self.kind = kind
+        self.tier = tier
+        self.url = url
+        self.model = model
+        self.upstreamModel = upstreamModel ?? model
+        self.apiKey = apiKey
+        self.local = local ?? (kind == .openAICompatible)
+        self.connectTimeoutMs = connectTimeoutMs
+        self.firstByteTimeoutMs = firstByteTimeoutMs
+        self.totalTimeoutMs = totalTimeoutMs
+        self.defaultMaxTokens = defaultMaxTokens
+    }
+}
+
+/// A local engine Lucair starts and watches (llama.cpp, vLLM).
+public struct EngineConfig: Sendable, Equatable {
+    public var name: String
+    public var command: [String]
+    public var healthURL: String
+    public var startupTimeoutMs: Int
+    public var env: [String: String]
+
+    public init(name: String, command: [String], healthURL: String, startupTimeoutMs: Int = 120_000, env: [String: String] = [:]) {
+        self.name = name
+        self.command = command
+        self.healthURL = healthURL
+        self.startupTimeoutMs = startupTimeoutMs
+        self.env = env
+    }
+}

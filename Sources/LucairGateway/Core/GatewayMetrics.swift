@@ -1,0 +1,46 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+
+/// Prometheus metrics, one registry per gateway instance (tests build several in one process, so
+/// nothing is bootstrapped globally).
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        var f = PrometheusMetricsFactory(registry: registry)
+        f.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        ]
+        factory = f
+    }
+
+    public func requests(endpoint: String, tier: String, model: String, status: Int) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "lucair_requests_total", dimensions: [("endpoint", endpoint), ("tier", tier), ("model", model), ("status", String(status))], factory: factory)
+    }
+
+    public func tokens(kind: String, tier: String, model: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "lucair_tokens_total", dimensions: [("kind", kind), ("tier", tier), ("model", model)], factory: factory)
+    }
+
+    public func costNano(tier: String, model: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "lucair_cost_nano_usd_total", dimensions: [("tier", tier), ("model", model)], factory: factory)
+    }
+
+    public func upstreamErrors(deployment: String, code: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "lucair_upstream_errors_total", dimensions: [("deployment", deployment), ("code", code)], factory: factory)
+    }
+
+    public func duration(_ name: String, tier: String) -> Metrics.Timer {
+        Metrics.Timer(label: name, dimensions: [("tier", tier)], factory: factory)
+    }
+
+    public func gauge(_ name: String, dimensions: [(String, String)]) -> CoreMetrics.Gauge {
+        CoreMetrics.Gauge(label: name, dimensions: dimensions, factory: factory)
+    }
+
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+}

@@ -1,0 +1,76 @@
+import Logging
+import LucairCore
+import LucairStorage
+import ServiceLifecycle
+import Synchronization
+
+/// Writes usage records off the request path: `record` appends to an in-memory buffer and wakes the
+/// writer; the writer (a service) takes everything buffered as one batch, stores it in one
+/// transaction, and flushes what is left on shutdown. Records pile up while a batch is being
+/// written, so batches grow with load (group commit).
+public final class UsageWriter: Service, Sendable {
+    let storage: any Storage
+    let logger: Logger
+    let buffer = Mutex<[UsageRecord]>([])
+    let wake: AsyncStream<Void>
+    let wakeContinuation: AsyncStream<Void>.Continuation
+    let enqueued = Atomic<Int>(0)
+    let settled = Atomic<Int>(0)
+
+    public init(storage: any Storage, logger: Logger) {
+        self.storage = storage
+        self.logger = logger
+        (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func record(_ r: UsageRecord) {
+        enqueued.add(1, ordering: .relaxed)
+        buffer.withLock { $0.append(r) }
+        wakeContinuation.yield()
+    }
+
+    /// Records accepted but not yet stored (or given up on).
+    public var pending: Int { enqueued.load(ordering: .relaxed) - settled.load(ordering: .relaxed) }
+
+    /// Waits until everything recorded so far is stored (tests, shutdown).
+    public func flush() async {
+        while pending > 0 { try? await Task.sleep(for: .milliseconds(2)) }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await _ in wake {
+                await drain()
+            }
+            await drain()
+        } onGracefulShutdown: {
+            self.wakeContinuation.finish()
+        }
+    }
+
+    func drain() async {
+        while true {
+            let batch = buffer.withLock { b -> [UsageRecord] in
+                let out = b
+                b.removeAll(keepingCapacity: true)
+                return out
+            }
+            if batch.isEmpty { return }
+            await write(batch)
+        }
+    }
+
+    func write(_ batch: [UsageRecord]) async {
+        defer { settled.add(batch.count, ordering: .relaxed) }
+        for attempt in 1...5 {
+            do {
+                try await storage.insertUsage(batch)
+                return
+            } catch {
+                logger.error("usage write failed; retrying", metadata: ["attempt": "\(attempt)", "records": "\(batch.count)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
+        logger.critical("usage records dropped after 5 attempts: storage is failing", metadata: ["records": "\(batch.count)", "first_request_id": "\(batch.first?.requestId ?? "")"])
+    }
+}

@@ -1,0 +1,199 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import LucairCore
+import LucairRouter
+import LucairStorage
+import LucairUpstreams
+import LucairWire
+import NIOCore
+import ServiceLifecycle
+
+/// Everything one Lucair process holds, built from a config. HTTP lives in `Routes`; the request
+/// path lives in `ChatService`; this type wires them and owns the lifecycles.
+public final class Gateway: Sendable {
+    public let config: LucairConfig
+    public let storage: any Storage
+    public let keys: KeyRing
+    public let usage: UsageWriter
+    public let metrics: GatewayMetrics
+    public let chat: ChatService
+    public let catalog: ModelCatalog
+    public let engines: [EngineSupervisor]
+    let httpClient: HTTPClient
+    let providers: Providers
+    let logger: Logger
+    public static let defaultTenant = "default"
+
+    public init(config: LucairConfig, logger: Logger) async throws {
+        self.config = config
+        self.logger = logger
+        var httpConfig = HTTPClient.Configuration()
+        httpConfig.timeout = .init(connect: .seconds(2), read: .seconds(120))
+        httpConfig.connectionPool = .init(idleTimeout: .seconds(60))
+        httpConfig.httpVersion = .http1Only
+        let httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfig)
+        self.httpClient = httpClient
+        storage = try await StorageFactory.open(url: config.storageURL, logger: logger)
+        try await storage.migrate()
+        keys = KeyRing()
+        metrics = GatewayMetrics()
+        usage = UsageWriter(storage: storage, logger: logger)
+        catalog = ModelCatalog(deployments: config.deployments)
+        providers = Providers(client: httpClient)
+        chat = ChatService(catalog: catalog, prices: config.prices, providers: providers, usage: usage, metrics: metrics, logger: logger)
+        let dataDir = Gateway.dataDir(config)
+        engines = config.engines.map { e in
+            EngineSupervisor(config: e, client: httpClient, logger: logger, logPath: dataDir.map { "\($0)/engine-\(e.name).log" })
+        }
+        try await bootstrapKeys()
+    }
+
+    static func dataDir(_ c: LucairConfig) -> String? {
+        guard c.storageURL.hasPrefix("sqlite://") else { return nil }
+        let dir = (String(c.storageURL.dropFirst(9)) as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
+    }
+
+    /// The default tenant and the operator key from config; then every active key into memory.
+    func bootstrapKeys() async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        if try await storage.tenant(named: Self.defaultTenant) == nil {
+            try await storage.upsertTenant(TenantRecord(id: "ten_default", name: Self.defaultTenant, kind: "internal", createdAtMillis: now))
+        }
+        if let admin = config.adminKey {
+            try await storage.insertKey(APIKeyRecord(
+                id: "key_admin_" + APIKeys.hash(admin).prefix(12), tenantId: "ten_default", hash: APIKeys.hash(admin),
+                prefix: APIKeys.displayPrefix(admin), role: "operator", name: "bootstrap admin key", createdAtMillis: now))
+        }
+        keys.load(try await storage.activeKeys())
+    }
+
+    /// Mints a key for a tenant; returns the key (shown once, stored hashed).
+    public func mintKey(tenantId: String = "ten_default", role: String = "tenant", name: String) async throws -> String {
+        let key = APIKeys.generate()
+        let record = APIKeyRecord(id: APIKeys.randomId("key"), tenantId: tenantId, hash: APIKeys.hash(key), prefix: APIKeys.displayPrefix(key),
+                                  role: role, name: name, createdAtMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        try await storage.insertKey(record)
+        keys.add(record)
+        return key
+    }
+
+    /// Starts managed engines and waits for them to be healthy.
+    public func startEngines() async throws {
+        for e in engines { try await e.start() }
+    }
+
+    public func modelList() -> JSONValue {
+        let created = 1_767_225_600  // 2026-01-01: a fixed date; Lucair's names are not models with a birth date
+        return ["object": "list", "data": .array(catalog.modelNames.map {
+            ["id": .string($0.id), "object": "model", "created": .int(created), "owned_by": .string($0.ownedBy)]
+        })]
+    }
+
+    public func health() async -> JSONValue {
+        var engineStates: [JSONValue] = []
+        var degraded = false
+        for e in engines {
+            let s = e.snapshot
+            if s.state != .ready { degraded = true }
+            engineStates.append(["name": .string(e.config.name), "state": .string(s.state.rawValue), "restarts": .int(s.restarts), "pid": .int(s.pid)])
+        }
+        let migrations = (try? await storage.appliedMigrations()) ?? []
+        if migrations.isEmpty { degraded = true }
+        return [
+            "status": degraded ? "degraded" : "ok",
+            "storage": ["kind": .string(config.storageURL.hasPrefix("sqlite") ? "sqlite" : "postgres"), "migrations": .array(migrations.map { .int($0) })],
+            "engines": .array(engineStates),
+            "usage_writer": ["pending": .int(usage.pending)],
+            "tiers": .array(config.tiersServed.map { .string($0.rawValue) }),
+        ]
+    }
+
+    public func embeddings(_ body: JSONValue, principal: Principal) async throws -> (JSONValue, String) {
+        guard case .object(let o) = body else { throw GatewayError.invalid("The request body must be a JSON object.") }
+        guard let model = o["model"]?.stringValue else {
+            throw GatewayError.invalid("Missing required parameter: 'model'.", param: "model", code: "missing_required_parameter")
+        }
+        guard let input = o["input"], input.stringValue != nil || input.arrayValue != nil else {
+            throw GatewayError.invalid("Missing required parameter: 'input' (a string or an array of strings).", param: "input", code: "missing_required_parameter")
+        }
+        guard !config.embeddings.isEmpty else {
+            throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
+                               message: "No embedding deployment is configured on this gateway. Operator: add [[embeddings.deployments]].", origin: .client)
+        }
+        let candidates = config.embeddings.filter { $0.model == model || model == "auto" }
+        guard !candidates.isEmpty else {
+            throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
+                               message: "The embedding model '\(model)' does not exist. Available: \(config.embeddings.map(\.model).joined(separator: ", ")).", origin: .client)
+        }
+        let started = ContinuousClock.now
+        let requestId = APIKeys.randomId("req")
+        var last: GatewayError?
+        for d in candidates {
+            do {
+                let upstream = try await providers.openAI.embeddings(o, deployment: d)
+                var data: [JSONValue] = []
+                for (i, item) in (upstream["data"]?.arrayValue ?? []).enumerated() {
+                    data.append(["object": "embedding", "index": item["index"] ?? .int(i), "embedding": item["embedding"] ?? []])
+                }
+                let prompt = upstream["usage"]?["prompt_tokens"]?.intValue
+                let tokens = prompt ?? TokenEstimator.tokens(bytes: TokenEstimator.textBytes(input))
+                let u = TokenUsage(input: tokens, estimated: prompt == nil)
+                let priced = config.prices.price(model: d.model, onISODate: Clock.isoDate())
+                let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
+                let total = ContinuousClock.now - started
+                usage.record(UsageRecord(
+                    requestId: requestId, tenantId: principal.tenantId, keyId: principal.keyId, endpoint: "embeddings", tier: d.tier.rawValue,
+                    model: d.model, deployment: d.name, stream: false, status: 200, errorType: nil, usage: u,
+                    priceVersion: priced?.version ?? "unpriced", unitPrice: price, queueMicros: 0, ttftMicros: total.micros,
+                    totalMicros: total.micros, createdAtMillis: Int64(Date().timeIntervalSince1970 * 1000)))
+                metrics.requests(endpoint: "embeddings", tier: d.tier.rawValue, model: d.model, status: 200).increment()
+                return (["object": "list", "data": .array(data), "model": .string(d.model),
+                         "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)]], d.model)
+            } catch let e as GatewayError {
+                guard e.retryable else { throw e }
+                last = e
+            }
+        }
+        throw last!
+    }
+
+    func shutdown() async {
+        for e in engines { e.stop() }
+        try? await httpClient.shutdown()
+        try? await storage.close()
+    }
+}
+
+/// Runs the engine supervisors and closes shared resources on shutdown.
+struct GatewayLifecycle: Service {
+    let gateway: Gateway
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for e in gateway.engines { group.addTask { await e.supervise() } }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await gateway.shutdown()
+    }
+}
+
+public enum LucairApp {
+    /// The application for a gateway. Tests pass port 0 and read the bound port from `onRunning`.
+    public static func build(gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(OpenAIErrorMiddleware())
+        Routes(gateway: gateway).register(on: router)
+        var logger = gateway.logger
+        logger[metadataKey: "component"] = "http"
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair"),
+            services: [gateway.usage, GatewayLifecycle(gateway: gateway)],
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+}

@@ -1,0 +1,55 @@
+import HTTPTypes
+import Hummingbird
+import LucairCore
+import LucairWire
+import NIOCore
+
+/// Turns every error on its way out into OpenAI's error shape with the right status.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as GatewayError {
+            return e.response()
+        } catch let e as any HTTPResponseError {
+            let g: GatewayError =
+                switch e.status.code {
+                case 404: .invalid("Unknown endpoint \(request.method) \(request.uri.path). Lucair serves /v1/chat/completions, /v1/models, /v1/embeddings, /health and /metrics.", code: "unknown_url", status: 404)
+                case 405: .invalid("Method \(request.method) is not allowed on \(request.uri.path).", code: "method_not_allowed", status: 405)
+                case 413: .invalid("The request body is too large. Send a smaller body, or ask the operator to raise server.max_body_bytes.", code: "request_too_large", status: 413)
+                default: GatewayError(status: Int(e.status.code), type: "invalid_request_error", message: e.status.reasonPhrase)
+                }
+            return g.response()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(error)"])
+            return GatewayError(status: 500, type: "server_error", code: "internal_error", message: "Lucair hit an internal error. The request id in x-lucair-request-id helps the operator find it.").response()
+        }
+    }
+}
+
+extension GatewayError {
+    func response(requestId: String? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let requestId { headers[.lucairRequestId] = requestId }
+        if let r = retryAfterSeconds { headers[.retryAfter] = String(r) }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: openAIBody.serialized())))
+    }
+}
+
+extension HTTPField.Name {
+    static let lucairRequestId = Self("x-lucair-request-id")!
+    static let lucairTier = Self("x-lucair-tier")!
+    static let lucairModel = Self("x-lucair-model")!
+    static let lucairDeployment = Self("x-lucair-deployment")!
+    static let lucairRouteReason = Self("x-lucair-route-reason")!
+    static let lucairCostUSD = Self("x-lucair-cost-usd")!
+    static let lucairCostNano = Self("x-lucair-cost-nano-usd")!
+    static let lucairInputTokens = Self("x-lucair-input-tokens")!
+    static let lucairCachedInputTokens = Self("x-lucair-cached-input-tokens")!
+    static let lucairCacheWriteTokens = Self("x-lucair-cache-write-tokens")!
+    static let lucairOutputTokens = Self("x-lucair-output-tokens")!
+    static let lucairReasoningTokens = Self("x-lucair-reasoning-tokens")!
+    static let lucairEstimated = Self("x-lucair-usage-estimated")!
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LucairCore
+import LucairUpstreams
+import LucairWire
+import NIOCore
+
+/// Thin handlers: authenticate, read the body, call the core, write headers.
+struct Routes {
+    let gateway: Gateway
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/health") { _, _ in try await self.health() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.gateway.metrics.render())))
+        }
+        router.get("/v1/models") { request, _ in
+            _ = try self.authenticate(request)
+            return self.json(self.gateway.modelList())
+        }
+        router.post("/v1/chat/completions") { request, context in try await self.chat(request, context) }
+        router.post("/v1/embeddings") { request, context in try await self.embeddings(request, context) }
+    }
+
+    func authenticate(_ request: Request) throws -> Principal {
+        guard let auth = request.headers[.authorization] else { throw GatewayError.missingKey }
+        let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces) : auth
+        guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
+        return p
+    }
+
+    /// Reads and parses a JSON body, with errors that say what to fix.
+    func jsonBody(_ request: Request) async throws -> JSONValue {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        guard type.hasPrefix("application/json") else {
+            throw GatewayError.invalid("Content-Type must be application/json (got '\(type.isEmpty ? "none" : type)').", code: "unsupported_media_type", status: 415)
+        }
+        let buffer = try await request.body.collect(upTo: gateway.config.maxBodyBytes)
+        do {
+            return try JSON.parse(bytes: buffer.readableBytesView)
+        } catch {
+            throw GatewayError.invalid("We could not parse the JSON body of your request (\(error)). Send valid JSON; see https://platform.openai.com/docs/api-reference.", code: "invalid_json")
+        }
+    }
+
+    func chat(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let principal = try authenticate(request)
+        let body = try await jsonBody(request)
+        let chat: ChatRequest
+        do { chat = try ChatRequest.parse(body) } catch { throw GatewayError(error) }
+        let requestId = APIKeys.randomId("req")
+        do {
+            if chat.stream {
+                let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: requestId)
+                var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+                served(opened.servedBy, into: &headers)
+                let service = gateway.chat
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                    await service.pump(opened) { bytes in try await writer.write(ByteBuffer(bytes: bytes)) }
+                    try await writer.finish(nil)
+                })
+            }
+            let (out, servedBy, bill) = try await gateway.chat.complete(chat, principal: principal, requestId: requestId)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            served(servedBy, into: &headers)
+            billed(bill, into: &headers)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized())))
+        } catch let e as GatewayError {
+            return e.response(requestId: requestId)
+        }
+    }
+
+    func embeddings(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let principal = try authenticate(request)
+        let body = try await jsonBody(request)
+        let (out, model) = try await gateway.embeddings(body, principal: principal)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers[.lucairModel] = model
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized())))
+    }
+
+    func health() async throws -> Response {
+        json(await gateway.health())
+    }
+
+    func json(_ v: JSONValue) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: v.serialized())))
+    }
+
+    func served(_ s: ServedBy, into h: inout HTTPFields) {
+        h[.lucairRequestId] = s.requestId
+        h[.lucairTier] = s.tier.rawValue
+        h[.lucairModel] = s.model
+        h[.lucairDeployment] = s.deployment
+        h[.lucairRouteReason] = s.reason
+    }
+
+    func billed(_ b: Bill, into h: inout HTTPFields) {
+        h[.lucairCostUSD] = Money.usdString(b.costNano)
+        h[.lucairCostNano] = String(b.costNano)
+        h[.lucairInputTokens] = String(b.usage.inputTokens)
+        h[.lucairCachedInputTokens] = String(b.usage.cachedInputTokens)
+        h[.lucairCacheWriteTokens] = String(b.usage.cacheWriteTokens)
+        h[.lucairOutputTokens] = String(b.usage.outputTokens)
+        h[.lucairReasoningTokens] = String(b.usage.reasoningTokens)
+        h[.lucairEstimated] = b.usage.estimated ? "true" : "false"
+    }
+}

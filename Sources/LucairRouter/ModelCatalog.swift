@@ -1,0 +1,52 @@
+import LucairCore
+
+/// What a request's `model` names and which deployments may serve it.
+public struct Resolution: Sendable, Equatable {
+    public var tier: Tier
+    public var model: String
+    /// In preference order.
+    public var deployments: [Deployment]
+    /// Why this tier: `explicit_model`, `tier_alias` or `auto_baseline`.
+    public var reason: String
+}
+
+/// Maps model names (a concrete id, a tier alias or `auto`) to tiers and deployments. Pure.
+///
+/// Until the router lands, `auto` means the lowest tier that is configured (Baseline in every
+/// shipped config).
+public struct ModelCatalog: Sendable {
+    public let deployments: [Deployment]
+
+    public init(deployments: [Deployment]) { self.deployments = deployments }
+
+    public func resolve(_ name: String) -> Resolution? {
+        if name == "auto" {
+            guard let tier = Tier.allCases.first(where: { t in deployments.contains { $0.tier == t } }) else { return nil }
+            return resolution(tier: tier, reason: "auto_baseline")
+        }
+        if let tier = Tier(alias: name) {
+            return resolution(tier: tier, reason: "tier_alias")
+        }
+        let matching = deployments.filter { $0.model == name }
+        guard let first = matching.first else { return nil }
+        return Resolution(tier: first.tier, model: name, deployments: matching, reason: "explicit_model")
+    }
+
+    func resolution(tier: Tier, reason: String) -> Resolution? {
+        let ds = deployments.filter { $0.tier == tier }
+        guard let first = ds.first else { return nil }
+        // A tier serves its first deployment's model; others of the tier are its fallbacks.
+        return Resolution(tier: tier, model: first.model, deployments: ds, reason: reason)
+    }
+
+    /// Every name a client may send: `auto`, the aliases of configured tiers, the concrete models.
+    public var modelNames: [(id: String, ownedBy: String)] {
+        var out: [(String, String)] = [("auto", "lucair")]
+        for t in Tier.allCases where deployments.contains(where: { $0.tier == t }) { out.append((t.alias, "lucair")) }
+        var seen = Set<String>()
+        for d in deployments where seen.insert(d.model).inserted {
+            out.append((d.model, d.kind == .anthropic ? "anthropic" : "lucair-local"))
+        }
+        return out
+    }
+}

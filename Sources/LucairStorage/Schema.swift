@@ -1,0 +1,82 @@
+import LucairCore
+
+/// The schema, one migration list for both databases. Each entry is applied once, in order, and
+/// recorded; a migration is never edited after it ships (add a new one).
+enum Schema {
+    struct Migration {
+        var version: Int
+        var name: String
+        var sqlite: [String]
+        var postgres: [String]
+    }
+
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "tenants_keys_usage",
+            sqlite: [
+                "CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created_at_ms INTEGER NOT NULL)",
+                "CREATE TABLE api_keys (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, created_at_ms INTEGER NOT NULL, revoked_at_ms INTEGER)",
+                usageDDL,
+                "CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, created_at_ms)",
+            ],
+            postgres: [
+                "CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created_at_ms BIGINT NOT NULL)",
+                "CREATE TABLE api_keys (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, created_at_ms BIGINT NOT NULL, revoked_at_ms BIGINT)",
+                usageDDL,
+                "CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, created_at_ms)",
+            ]),
+    ]
+
+    /// Usage record columns in insert order. These SQL types mean the same in SQLite and PostgreSQL.
+    static let usageColumns: [(name: String, type: String)] = {
+        let big = "BIGINT NOT NULL", flag = "BOOLEAN NOT NULL", text = "TEXT NOT NULL"
+        return [
+            ("request_id", "TEXT PRIMARY KEY"), ("tenant_id", text), ("key_id", text), ("endpoint", text), ("tier", text),
+            ("model", text), ("deployment", text), ("stream", flag), ("status", "INTEGER NOT NULL"), ("error_type", "TEXT"),
+            ("input_tokens", big), ("cached_input_tokens", big), ("cache_write_tokens", big), ("output_tokens", big),
+            ("reasoning_tokens", big), ("estimated", flag), ("price_version", text),
+            ("price_input_nano", big), ("price_cached_input_nano", big), ("price_cache_write_nano", big), ("price_output_nano", big),
+            ("cost_nano", big), ("queue_us", big), ("ttft_us", big), ("total_us", big), ("created_at_ms", big),
+        ]
+    }()
+
+    static let usageDDL = "CREATE TABLE usage_records (" + usageColumns.map { "\($0.name) \($0.type)" }.joined(separator: ", ") + ")"
+
+    /// A value to bind, the same for both databases.
+    enum Value: Sendable {
+        case text(String)
+        case int(Int64)
+        case bool(Bool)
+        case null
+    }
+
+    static func usageValues(_ r: UsageRecord) -> [Value] {
+        [
+            .text(r.requestId), .text(r.tenantId), .text(r.keyId), .text(r.endpoint), .text(r.tier), .text(r.model),
+            .text(r.deployment), .bool(r.stream), .int(Int64(r.status)), r.errorType.map { .text($0) } ?? .null,
+            .int(Int64(r.inputTokens)), .int(Int64(r.cachedInputTokens)), .int(Int64(r.cacheWriteTokens)),
+            .int(Int64(r.outputTokens)), .int(Int64(r.reasoningTokens)), .bool(r.estimated), .text(r.priceVersion),
+            .int(r.unitPrice.input), .int(r.unitPrice.cachedInput), .int(r.unitPrice.cacheWrite), .int(r.unitPrice.output),
+            .int(r.costNano), .int(r.queueMicros), .int(r.ttftMicros), .int(r.totalMicros), .int(r.createdAtMillis),
+        ]
+    }
+
+    /// Rebuilds a record from a row read by column name.
+    static func usageRecord(text: (String) -> String?, int: (String) -> Int64?) -> UsageRecord? {
+        guard let id = text("request_id") else { return nil }
+        var r = UsageRecord(
+            requestId: id, tenantId: text("tenant_id") ?? "", keyId: text("key_id") ?? "", endpoint: text("endpoint") ?? "",
+            tier: text("tier") ?? "", model: text("model") ?? "", deployment: text("deployment") ?? "",
+            stream: (int("stream") ?? 0) != 0, status: Int(int("status") ?? 0), errorType: text("error_type"),
+            usage: .init(input: Int(int("input_tokens") ?? 0), cachedInput: Int(int("cached_input_tokens") ?? 0),
+                         cacheWrite: Int(int("cache_write_tokens") ?? 0), output: Int(int("output_tokens") ?? 0),
+                         reasoning: Int(int("reasoning_tokens") ?? 0), estimated: (int("estimated") ?? 0) != 0),
+            priceVersion: text("price_version") ?? "",
+            unitPrice: ModelPrice(input: int("price_input_nano") ?? 0, cachedInput: int("price_cached_input_nano") ?? 0,
+                                  cacheWrite: int("price_cache_write_nano") ?? 0, output: int("price_output_nano") ?? 0),
+            queueMicros: int("queue_us") ?? 0, ttftMicros: int("ttft_us") ?? 0, totalMicros: int("total_us") ?? 0,
+            createdAtMillis: int("created_at_ms") ?? 0)
+        r.costNano = int("cost_nano") ?? r.costNano  // as stored, not recomputed
+        return r
+    }
+}

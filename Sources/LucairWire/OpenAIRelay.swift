@@ -1,0 +1,84 @@
+/// Relaying to and from OpenAI-compatible engines (vLLM, llama.cpp, Ollama): the request goes out
+/// almost as the client sent it, and what comes back is normalised to OpenAI's published schema
+/// (llama.cpp, for one, omits `logprobs` and `message.refusal`).
+public enum OpenAIRelay {
+    /// The upstream body: the client's, with the engine's model name, and usage always requested
+    /// when streaming (Lucair meters it even when the client does not want to see it).
+    public static func upstreamBody(_ request: ChatRequest, upstreamModel: String) -> JSONValue {
+        var body = request.body
+        body["model"] = .string(upstreamModel)
+        body.removeValue(forKey: "lucair")
+        if request.stream {
+            var so = body["stream_options"]?.objectValue ?? [:]
+            so["include_usage"] = true
+            body["stream_options"] = .object(so)
+        }
+        return .object(body)
+    }
+
+    /// Normalises a non-streaming `chat.completion`.
+    public static func completion(_ upstream: JSONValue, envelope e: ChunkEnvelope) -> (JSONValue, TokenUsage?) {
+        var out: [String: JSONValue] = [
+            "id": .string(e.id), "object": "chat.completion", "created": .int(e.created), "model": .string(e.model),
+        ]
+        if let fp = upstream["system_fingerprint"], !fp.isNull { out["system_fingerprint"] = fp }
+        var choices: [JSONValue] = []
+        for (i, c) in (upstream["choices"]?.arrayValue ?? []).enumerated() {
+            var choice = c.objectValue ?? [:]
+            var msg = choice["message"]?.objectValue ?? [:]
+            msg["role"] = msg["role"] ?? "assistant"
+            if msg["content"] == nil { msg["content"] = .null }
+            if msg["refusal"] == nil { msg["refusal"] = .null }
+            if let tc = msg["tool_calls"], tc.arrayValue?.isEmpty ?? true { msg.removeValue(forKey: "tool_calls") }
+            choice["message"] = .object(msg)
+            choice["index"] = choice["index"] ?? .int(i)
+            if choice["logprobs"] == nil { choice["logprobs"] = .null }
+            if choice["finish_reason"]?.stringValue == nil { choice["finish_reason"] = "stop" }
+            choices.append(.object(choice))
+        }
+        out["choices"] = .array(choices)
+        let usage = TokenUsage(openAI: upstream["usage"])
+        if let usage { out["usage"] = usage.openAI }
+        return (.object(out), usage)
+    }
+
+    /// Normalises one streamed chunk. Returns the chunk to forward (nil for a usage-only chunk) and
+    /// the usage it carried, if any.
+    public static func chunk(_ upstream: JSONValue, envelope e: ChunkEnvelope) -> (JSONValue?, TokenUsage?) {
+        let usage = TokenUsage(openAI: upstream["usage"])
+        let rawChoices = upstream["choices"]?.arrayValue ?? []
+        if rawChoices.isEmpty { return (nil, usage) }
+        var choices: [JSONValue] = []
+        for (i, c) in rawChoices.enumerated() {
+            var choice = c.objectValue ?? [:]
+            var delta = choice["delta"]?.objectValue ?? [:]
+            if delta["content"] == .null, delta["role"] != nil { delta["content"] = "" }
+            choice["delta"] = .object(delta)
+            choice["index"] = choice["index"] ?? .int(i)
+            if choice["finish_reason"] == nil { choice["finish_reason"] = .null }
+            choices.append(.object(choice))
+        }
+        var out: [String: JSONValue] = [
+            "id": .string(e.id), "object": "chat.completion.chunk", "created": .int(e.created), "model": .string(e.model),
+            "choices": .array(choices),
+        ]
+        if let fp = upstream["system_fingerprint"], !fp.isNull { out["system_fingerprint"] = fp }
+        return (.object(out), usage)
+    }
+
+    /// Bytes of generated text in a chunk or message (content, reasoning, tool arguments), for
+    /// estimating output tokens when the engine reports no usage.
+    public static func generatedBytes(_ v: JSONValue) -> Int {
+        var n = 0
+        for c in v["choices"]?.arrayValue ?? [] {
+            let m = c["delta"] ?? c["message"] ?? .null
+            n += m["content"]?.stringValue?.utf8.count ?? 0
+            n += m["reasoning_content"]?.stringValue?.utf8.count ?? 0
+            for tc in m["tool_calls"]?.arrayValue ?? [] {
+                n += tc["function"]?["arguments"]?.stringValue?.utf8.count ?? 0
+                n += tc["function"]?["name"]?.stringValue?.utf8.count ?? 0
+            }
+        }
+        return n
+    }
+}

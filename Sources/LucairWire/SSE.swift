@@ -1,0 +1,100 @@
+/// Server-sent events: an incremental parser (bytes arrive in arbitrary pieces) and the encoder.
+///
+/// Written here: the listed EventSource package parses inside a URLSession client, not over the
+/// AsyncHTTPClient byte stream the upstreams use.
+public struct SSEEvent: Sendable, Equatable {
+    public var event: String?
+    public var data: String
+    public init(event: String? = nil, data: String) {
+        self.event = event
+        self.data = data
+    }
+}
+
+public struct SSEParser: Sendable {
+    private var line: [UInt8] = []
+    private var event: String?
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var lastWasCR = false
+
+    public init() {}
+
+    /// Feeds bytes; returns the events completed by them.
+    public mutating func feed<C: Sequence<UInt8>>(_ bytes: C) -> [SSEEvent] {
+        var out: [SSEEvent] = []
+        for b in bytes {
+            if b == 0x0A, lastWasCR { lastWasCR = false; continue }
+            lastWasCR = b == 0x0D
+            if b == 0x0A || b == 0x0D {
+                if let e = endLine() { out.append(e) }
+            } else {
+                line.append(b)
+            }
+        }
+        return out
+    }
+
+    /// Ends the stream: a final event not followed by a blank line still counts.
+    public mutating func finish() -> SSEEvent? {
+        if !line.isEmpty { _ = endLine() }
+        return dispatch()
+    }
+
+    private mutating func endLine() -> SSEEvent? {
+        defer { line.removeAll(keepingCapacity: true) }
+        if line.isEmpty { return dispatch() }
+        if line.first == UInt8(ascii: ":") { return nil }  // comment
+        var field = line[...]
+        var value: ArraySlice<UInt8> = []
+        if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+            field = line[..<colon]
+            value = line[(colon + 1)...]
+            if value.first == 0x20 { value = value.dropFirst() }
+        }
+        switch String(decoding: field, as: UTF8.self) {
+        case "data":
+            if hasData { data.append(0x0A) }
+            data.append(contentsOf: value)
+            hasData = true
+        case "event":
+            event = String(decoding: value, as: UTF8.self)
+        default:
+            break  // id, retry: not used by the upstreams
+        }
+        return nil
+    }
+
+    private mutating func dispatch() -> SSEEvent? {
+        defer {
+            event = nil
+            data.removeAll(keepingCapacity: true)
+            hasData = false
+        }
+        guard hasData else { return nil }
+        return SSEEvent(event: event, data: String(decoding: data, as: UTF8.self))
+    }
+}
+
+public enum SSE {
+    /// `data: {json}\n\n`
+    public static func data(_ json: JSONValue) -> [UInt8] {
+        var out = Array("data: ".utf8)
+        json.write(into: &out)
+        out.append(contentsOf: [0x0A, 0x0A])
+        return out
+    }
+
+    public static func event(_ name: String, _ json: JSONValue) -> [UInt8] {
+        var out = Array("event: \(name)\ndata: ".utf8)
+        json.write(into: &out)
+        out.append(contentsOf: [0x0A, 0x0A])
+        return out
+    }
+
+    public static let done: [UInt8] = Array("data: [DONE]\n\n".utf8)
+
+    public static func comment(_ text: String) -> [UInt8] {
+        Array(": \(text.filter { $0 != "\n" && $0 != "\r" })\n\n".utf8)
+    }
+}
