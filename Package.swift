@@ -68,6 +68,7 @@ let package = Package(
         .target(name: "LucairFakes", dependencies: [
             "LucairWire",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "lucair-fake-upstream", dependencies: [
             "LucairFakes",
