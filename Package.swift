@@ -80,7 +80,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .testTarget(name: "LucairWireTests", dependencies: ["LucairWire"], resources: [.copy("Golden")]),
+        .testTarget(name: "LucairWireTests", dependencies: ["LucairWire"], exclude: ["Golden"]),
         .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore"]),
         .testTarget(name: "LucairGatewayTests", dependencies: [
             "LucairGateway", "LucairFakes",
