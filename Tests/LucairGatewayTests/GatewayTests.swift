@@ -1,0 +1,221 @@
+import Foundation
+import LucairCore
+import LucairWire
+import Testing
+
+@Suite struct GatewayTests {
+    @Test func nonStreamingIsServedMeteredAndExplained() async throws {
+        try await TestStack.with { s in
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hello [fake cache_read=8]"))
+            #expect(r.status == 200)
+            #expect(r.headers["x-lucair-tier"] == "baseline")
+            #expect(r.headers["x-lucair-deployment"] == "fake-local")
+            #expect(r.headers["x-lucair-route-reason"] == "auto_baseline")
+            let rid = try #require(r.headers["x-lucair-request-id"])
+            let rec = try #require(try await s.record(rid))
+            #expect(rec.cachedInputTokens == 8)
+            #expect(rec.inputTokens > 0 && rec.outputTokens == 4 && !rec.estimated)
+            #expect(rec.costNano == Int64(rec.inputTokens) * 200 + 8 * 20 + Int64(rec.outputTokens) * 1000)
+            #expect(r.headers["x-lucair-cost-nano-usd"] == String(rec.costNano))
+            #expect(r.json["lucair"]?["cost"]?["nano_usd"]?.intValue == Int(rec.costNano))
+            #expect(rec.priceVersion == "test-v1" && rec.unitPrice.output == 1000 && rec.status == 200)
+        }
+    }
+
+    @Test func streamingAndNonStreamingBillIdentically() async throws {
+        try await TestStack.with { s in
+            let content = "same tokens please [fake cache_read=30 cache_write=12]"
+            let plain = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/fast", content: content))
+            let streamed = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/fast", content: content, stream: true))
+            #expect(plain.status == 200 && streamed.status == 200)
+            let a = try #require(try await s.record(plain.headers["x-lucair-request-id"]!))
+            let b = try #require(try await s.record(streamed.headers["x-lucair-request-id"]!))
+            #expect(a.usage == b.usage)
+            #expect(a.costNano == b.costNano)
+            #expect((a.cachedInputTokens, a.cacheWriteTokens) == (30, 12))
+            // Anthropic's prices: input, cache reads at 0.1x, cache writes at 1.25x, output.
+            #expect(a.costNano == Int64(a.inputTokens) * 1000 + 30 * 100 + 12 * 1250 + Int64(a.outputTokens) * 5000)
+            // No include_usage: no usage chunk, but [DONE].
+            let events = TestStack.events(streamed.body)
+            #expect(events.last == "[DONE]")
+            #expect(!events.contains { $0.contains("\"usage\"") })
+        }
+    }
+
+    @Test func usageChunkOnlyWhenAsked() async throws {
+        try await TestStack.with { s in
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi", stream: true, includeUsage: true))
+            let events = TestStack.events(r.body).dropLast().compactMap { try? JSON.parse($0) }
+            let usageChunks = events.filter { $0["usage"] != nil }
+            #expect(usageChunks.count == 1)
+            #expect(usageChunks.first?["choices"] == [])
+            #expect(usageChunks.first == events.last)
+            // The engine was asked for usage even though... here the client asked too; see next test for the other case.
+            #expect(s.stats.lastOpenAI["stream_options"]?["include_usage"] == true)
+        }
+    }
+
+    @Test func engineIsAlwaysAskedForUsage() async throws {
+        try await TestStack.with { s in
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi", stream: true))
+            #expect(r.status == 200)
+            #expect(s.stats.lastOpenAI["stream_options"]?["include_usage"] == true)
+            let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
+            #expect(!rec.estimated && rec.outputTokens > 0)
+        }
+    }
+
+    @Test func missingUsageIsEstimatedAndMarked() async throws {
+        try await TestStack.with { s in
+            for stream in [false, true] {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "count me [fake no_usage=1]", stream: stream))
+                #expect(r.status == 200)
+                let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
+                #expect(rec.estimated)
+                #expect(rec.inputTokens > 0 && rec.outputTokens > 0)
+            }
+        }
+    }
+
+    @Test func fallsThroughToTheNextDeploymentOfTheTier() async throws {
+        // A dead port first, then the fake: the request still succeeds.
+        let tweak: (String, Int) -> String = { t, port in
+            t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
+                [[tiers.baseline.deployments]]
+                name = "dead-local"
+                kind = "openai_compatible"
+                url = "http://127.0.0.1:1/v1"
+                model = "ministral-8b"
+                [[tiers.baseline.deployments]]
+                name = "fake-local"
+                """)
+        }
+        try await TestStack.with(tweak: tweak) { s in
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi"))
+            #expect(r.status == 200)
+            #expect(r.headers["x-lucair-deployment"] == "fake-local")
+        }
+    }
+
+    @Test func upstreamErrorsMapToOpenAIShapes() async throws {
+        try await TestStack.with { s in
+            let cases: [(String, Int, String?)] = [
+                ("lucair/fast", 503, "upstream_overloaded"),  // 529
+                ("lucair/fast", 429, "upstream_rate_limited"),
+                ("lucair/fast", 400, "invalid_request_error"),
+                ("lucair/fast", 502, "upstream_auth_failed"),  // 401: the operator's problem, not the client's
+                ("auto", 502, "upstream_error"),  // 500
+            ]
+            let statuses = [529, 429, 400, 401, 500]
+            for ((model, expected, code), upstream) in zip(cases, statuses) {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: model, content: "x [fake status=\(upstream) retry_after=7]"))
+                #expect(r.status == expected, "upstream \(upstream)")
+                #expect(r.json["error"]?["code"]?.stringValue == code, "upstream \(upstream)")
+                #expect(r.json["error"]?["message"]?.stringValue?.contains("test-anthropic-key") == false)
+                if upstream == 529 || upstream == 429 { #expect(r.headers["retry-after"] == "7") }
+            }
+        }
+    }
+
+    @Test func brokenUpstreamStreamEndsWithAnErrorEventAndIsMetered() async throws {
+        try await TestStack.with { s in
+            for (model, directive) in [("auto", "disconnect_after=3"), ("lucair/fast", "error_after=4")] {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: model, content: "x [fake chunks=10 \(directive)]", stream: true))
+                #expect(r.status == 200)
+                let events = TestStack.events(r.body)
+                #expect(events.contains { $0.contains("\"error\"") }, "\(model): \(events)")
+                #expect(events.last == "[DONE]")
+                let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
+                #expect(rec.status >= 500 && rec.estimated && rec.outputTokens > 0)
+            }
+        }
+    }
+
+    @Test func clientDisconnectCancelsTheUpstreamCall() async throws {
+        try await TestStack.with { s in
+            var req = HTTPClientRequest(url: s.url + "/v1/chat/completions")
+            req.method = .POST
+            req.headers.add(name: "content-type", value: "application/json")
+            req.headers.add(name: "authorization", value: "Bearer \(TestStack.adminKey)")
+            req.body = .bytes(ByteBuffer(string: TestStack.chatBody(model: "auto", content: "slow [fake chunks=200 chunk_delay_ms=20]", stream: true)))
+            let task = Task {
+                let r = try await HTTPClient.shared.execute(req, timeout: .seconds(30))
+                var n = 0
+                for try await _ in r.body {
+                    n += 1
+                    if n == 2 { return }  // stop reading: the response is dropped, the connection closed
+                }
+            }
+            _ = try? await task.value
+            var cancelled = 0
+            for _ in 0..<150 where cancelled == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                cancelled = s.stats.cancelledStreams
+            }
+            #expect(cancelled == 1)
+            await s.gateway.usage.flush()
+        }
+    }
+
+    @Test func badInputGetsClearOpenAIErrors() async throws {
+        try await TestStack.with { s in
+            let noKey = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"), key: nil)
+            #expect(noKey.status == 401 && noKey.json["error"]?["code"] == "missing_api_key")
+            let badKey = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"), key: "sk-luc-nope")
+            #expect(badKey.status == 401 && badKey.json["error"]?["code"] == "invalid_api_key")
+            let malformed = try await s.post("/v1/chat/completions", "{\"model\": ")
+            #expect(malformed.status == 400 && malformed.json["error"]?["code"] == "invalid_json")
+            let wrongType = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"), contentType: "text/plain")
+            #expect(wrongType.status == 415)
+            let unknown = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "gpt-17", content: "x"))
+            #expect(unknown.status == 404 && unknown.json["error"]?["code"] == "model_not_found" && unknown.json["error"]?["param"] == "model")
+            let big = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: String(repeating: "a", count: 70_000)))
+            #expect(big.status == 413 && big.json["error"]?["type"] == "invalid_request_error")
+            let badParam = try await s.post("/v1/chat/completions", #"{"model":"auto","messages":[{"role":"user","content":"x"}],"top_p":"high"}"#)
+            #expect(badParam.status == 400 && badParam.json["error"]?["param"] == "top_p")
+            for r in [noKey, badKey, malformed, wrongType, unknown, big, badParam] {
+                let e = r.json["error"]
+                #expect(e?["message"]?.stringValue != nil && e?["type"]?.stringValue != nil && e?["param"] != nil && e?["code"] != nil)
+            }
+            #expect(s.stats.requests == 0)  // none of them reached an upstream
+        }
+    }
+
+    @Test func modelsHealthAndMetrics() async throws {
+        try await TestStack.with { s in
+            let models = try await s.get("/v1/models")
+            let ids = (try JSON.parse(models.body))["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            #expect(ids == ["auto", "lucair/baseline", "lucair/fast", "ministral-8b", "claude-haiku-4-5"])
+            _ = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"))
+            let health = try JSON.parse(try await s.get("/health", key: nil).body)
+            #expect(health["status"] == "ok" && health["storage"]?["migrations"] == [1])
+            let metrics = try await s.get("/metrics", key: nil).body
+            #expect(metrics.contains(#"lucair_requests_total{endpoint="chat.completions",tier="baseline",model="ministral-8b",status="200"} 1"#))
+            #expect(metrics.contains("lucair_request_duration_seconds"))
+        }
+    }
+
+    @Test func embeddingsAreForwardedToTheLocalDeployment() async throws {
+        let tweak: (String, Int) -> String = { t, port in
+            t.replacingOccurrences(of: "[[prices]]", with: """
+                [[embeddings.deployments]]
+                name = "fake-embed"
+                kind = "openai_compatible"
+                url = "http://127.0.0.1:\(port)/v1"
+                model = "local-embed"
+                [[prices]]
+                """)
+        }
+        try await TestStack.with(tweak: tweak) { s in
+            let r = try await s.post("/v1/embeddings", #"{"model":"local-embed","input":["a","bb"]}"#)
+            #expect(r.status == 200)
+            #expect(r.json["data"]?.arrayValue?.count == 2 && r.json["model"] == "local-embed")
+            #expect(s.stats.lastOpenAI["model"] == "local-embed")
+            let missing = try await s.post("/v1/embeddings", #"{"model":"nope","input":"a"}"#)
+            #expect(missing.status == 404)
+        }
+    }
+}
+
+import AsyncHTTPClient
+import NIOCore

@@ -1,0 +1,134 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import LucairCore
+import LucairFakes
+import LucairGateway
+import LucairWire
+import NIOCore
+import Testing
+
+/// A fake upstream and a gateway, both in-process on port 0, torn down when the body returns.
+struct TestStack {
+    static let adminKey = "sk-luc-testtesttesttesttesttesttesttesttest"
+    let url: String
+    let fakeURL: String
+    let gateway: Gateway
+    let stats: FakeStats
+
+    static func config(fakePort: Int, storageURL: String, extra: String = "") -> String {
+        """
+        [server]
+        listen = "127.0.0.1:0"
+        max_body_bytes = 65536
+        [storage]
+        url = "\(storageURL)"
+        [auth]
+        admin_key = "\(adminKey)"
+        \(extra)
+        [[tiers.baseline.deployments]]
+        name = "fake-local"
+        kind = "openai_compatible"
+        url = "http://127.0.0.1:\(fakePort)/v1"
+        model = "ministral-8b"
+        [[tiers.fast.deployments]]
+        name = "fake-haiku"
+        kind = "anthropic"
+        url = "http://127.0.0.1:\(fakePort)"
+        model = "claude-haiku-4-5"
+        api_key = "test-anthropic-key"
+        [[prices]]
+        effective = "2026-01-01"
+        version = "test-v1"
+        [prices.models."ministral-8b"]
+        input = 200
+        cached_input = 20
+        output = 1000
+        [prices.models."claude-haiku-4-5"]
+        input = 1000
+        cached_input = 100
+        cache_write = 1250
+        output = 5000
+        """
+    }
+
+    /// `tweak` edits the TOML text before it is parsed (add deployments, change storage…).
+    static func with(storageURL: String = "sqlite::memory:", tweak: (String, Int) -> String = { t, _ in t },
+                     _ body: (TestStack) async throws -> Void) async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let stats = FakeStats()
+        let (fakePorts, fakeCont) = AsyncStream.makeStream(of: Int.self)
+        let (gwPorts, gwCont) = AsyncStream.makeStream(of: Int.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let fake = FakeServer.build(port: 0, stats: stats) { fakeCont.yield($0) }
+            group.addTask { try await fake.run() }
+            var it = fakePorts.makeAsyncIterator()
+            let fakePort = await it.next()!
+            let toml = tweak(config(fakePort: fakePort, storageURL: storageURL), fakePort)
+            let cfg = try ConfigLoader.parse(toml: toml, file: "test.toml", environment: [:])
+            let gateway = try await Gateway(config: cfg, logger: logger)
+            let app = LucairApp.build(gateway: gateway) { gwCont.yield($0) }
+            group.addTask { try await app.run() }
+            var git = gwPorts.makeAsyncIterator()
+            let port = await git.next()!
+            let stack = TestStack(url: "http://127.0.0.1:\(port)", fakeURL: "http://127.0.0.1:\(fakePort)", gateway: gateway, stats: stats)
+            do {
+                try await body(stack)
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
+    }
+
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+        var json: JSONValue { (try? JSON.parse(body)) ?? nil }
+    }
+
+    func post(_ path: String, _ body: String, key: String? = TestStack.adminKey, contentType: String = "application/json") async throws -> Reply {
+        var req = HTTPClientRequest(url: url + path)
+        req.method = .POST
+        req.headers.add(name: "content-type", value: contentType)
+        if let key { req.headers.add(name: "authorization", value: "Bearer \(key)") }
+        req.body = .bytes(ByteBuffer(string: body))
+        let r = try await HTTPClient.shared.execute(req, timeout: .seconds(30))
+        let bytes = try await r.body.collect(upTo: 16 << 20)
+        var h: [String: String] = [:]
+        for f in r.headers { h[f.name.lowercased()] = f.value }
+        return Reply(status: Int(r.status.code), headers: h, body: String(buffer: bytes))
+    }
+
+    func get(_ path: String, key: String? = TestStack.adminKey) async throws -> Reply {
+        var req = HTTPClientRequest(url: url + path)
+        if let key { req.headers.add(name: "authorization", value: "Bearer \(key)") }
+        let r = try await HTTPClient.shared.execute(req, timeout: .seconds(30))
+        let bytes = try await r.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(r.status.code), headers: [:], body: String(buffer: bytes))
+    }
+
+    static func chatBody(model: String, content: String, stream: Bool = false, includeUsage: Bool = false) -> String {
+        let body: JSONValue = [
+            "model": .string(model), "messages": [["role": "user", "content": .string(content)]], "stream": .bool(stream),
+        ]
+        var b = body
+        if includeUsage { b["stream_options"] = ["include_usage": true] }
+        return b.jsonString
+    }
+
+    /// The SSE `data:` payloads of a streamed reply.
+    static func events(_ body: String) -> [String] {
+        var p = SSEParser()
+        return p.feed(Array(body.utf8)).map(\.data)
+    }
+
+    func record(_ requestId: String) async throws -> UsageRecord? {
+        await gateway.usage.flush()
+        return try await gateway.storage.usage(requestId: requestId)
+    }
+}

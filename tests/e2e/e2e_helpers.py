@@ -1,0 +1,44 @@
+"""Constants and helpers shared by the end-to-end test modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+ADMIN_KEY = "sk-luc-abcdefghijklmnopqrstuvwxyz0123456789"
+
+# Prices in the test config, nano-USD per token.
+PRICES = {
+    "ministral-8b": {"input": 200, "cached_input": 200, "cache_write": 200, "output": 1000},
+    "claude-haiku-4-5": {"input": 1000, "cached_input": 100, "cache_write": 1250, "output": 5000},
+}
+
+# model name → what serves it in the test config.
+SERVED = {
+    "lucair/baseline": {"tier": "baseline", "model": "ministral-8b", "deployment": "fake-local", "kind": "openai"},
+    "lucair/fast": {"tier": "fast", "model": "claude-haiku-4-5", "deployment": "fake-haiku", "kind": "anthropic"},
+}
+
+
+
+
+def sse_events(response: httpx.Response) -> list[Any]:
+    """Reads an SSE response to its end: each ``data:`` payload, JSON-decoded, and the string
+    ``"[DONE]"`` for the terminator. Comments (``: …``) and other fields are skipped."""
+    out: list[Any] = []
+    data: list[str] = []
+    for line in response.iter_lines():
+        if line == "":
+            if data:
+                payload = "\n".join(data)
+                out.append(payload if payload == "[DONE]" else json.loads(payload))
+                data = []
+            continue
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+    if data:
+        payload = "\n".join(data)
+        out.append(payload if payload == "[DONE]" else json.loads(payload))
+    return out
