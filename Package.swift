@@ -81,7 +81,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .testTarget(name: "LucairWireTests", dependencies: ["LucairWire"], exclude: ["Golden"]),
-        .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore"]),
+        .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore", "LucairWire"]),
         .testTarget(name: "LucairGatewayTests", dependencies: [
             "LucairGateway", "LucairFakes",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

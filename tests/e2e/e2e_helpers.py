@@ -21,7 +21,51 @@ SERVED = {
     "lucair/fast": {"tier": "fast", "model": "claude-haiku-4-5", "deployment": "fake-haiku", "kind": "anthropic"},
 }
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city", "days"],
+        },
+    },
+}
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "The current time in a time zone.",
+        "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]},
+    },
+}
+# What the fakes put in a tool call's arguments for these schemas (strings "example", integers 42).
+WEATHER_ARGS = {"city": "example", "days": 42}
+TIME_ARGS = {"timezone": "example"}
 
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "age": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["name", "age", "tags"],
+    "additionalProperties": False,
+}
+
+
+def expected_cost_nano(model: str, usage: dict[str, Any]) -> int:
+    """What ``lucair.usage`` (input/cached/cache-write/output tokens) costs at the test prices."""
+    p = PRICES[model]
+    return (usage["input_tokens"] * p["input"] + usage["cached_input_tokens"] * p["cached_input"]
+            + usage["cache_write_tokens"] * p["cache_write"] + usage["output_tokens"] * p["output"])
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
 
 
 def sse_events(response: httpx.Response) -> list[Any]:

@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import LucairCore
+import LucairStorage
+import LucairWire
+import Testing
+
+/// The same checks against both implementations of `Storage`. PostgreSQL comes from
+/// LUCAIR_TEST_POSTGRES_URL (scripts/test.sh starts it); without it the PostgreSQL case fails
+/// rather than being skipped.
+@Suite(.serialized) struct StorageTests {
+    static let backends = ["sqlite", "postgres"]
+
+    func open(_ kind: String) async throws -> any Storage {
+        let logger = Logger(label: "test")
+        if kind == "sqlite" {
+            let path = NSTemporaryDirectory() + "lucair-test-\(UUID().uuidString)/db.sqlite"
+            return try await StorageFactory.open(url: "sqlite://\(path)", logger: logger)
+        }
+        let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"], "set LUCAIR_TEST_POSTGRES_URL (scripts/postgres.sh prints one)")
+        return try await StorageFactory.open(url: url, logger: logger)
+    }
+
+    static func record(_ id: String, tenant: String = "ten_default") -> UsageRecord {
+        UsageRecord(requestId: id, tenantId: tenant, keyId: "key_1", endpoint: "chat.completions", tier: "fast", model: "claude-haiku-4-5",
+                    deployment: "d", stream: true, status: 200, errorType: nil,
+                    usage: TokenUsage(input: 10, cachedInput: 20, cacheWrite: 30, output: 40, reasoning: 5, estimated: true),
+                    priceVersion: "v1", unitPrice: ModelPrice(input: 1000, cachedInput: 100, cacheWrite: 1250, output: 5000),
+                    queueMicros: 1, ttftMicros: 2, totalMicros: 3, createdAtMillis: 1_795_000_000_000)
+    }
+
+    @Test(arguments: backends)
+    func migrationsApplyOnceAndConcurrently(_ kind: String) async throws {
+        let s = try await open(kind)
+        // Several replicas starting at once must not race.
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for _ in 0..<3 { g.addTask { try await s.migrate() } }
+            try await g.waitForAll()
+        }
+        try await s.migrate()
+        #expect(try await s.appliedMigrations() == [1])
+        try await s.close()
+    }
+
+    @Test(arguments: backends)
+    func usageRecordsRoundTripAndAreIdempotentByRequestId(_ kind: String) async throws {
+        let s = try await open(kind)
+        try await s.migrate()
+        let id = "req_\(UUID().uuidString)"
+        let before = try await s.usageCount()
+        let r = Self.record(id)
+        try await s.insertUsage([r, Self.record(id + "b")])
+        try await s.insertUsage([r])  // a replay after a crash
+        #expect(try await s.usageCount() == before + 2)
+        let back = try #require(try await s.usage(requestId: id))
+        #expect(back == r)
+        #expect(back.costNano == 10 * 1000 + 20 * 100 + 30 * 1250 + 40 * 5000)
+        try await s.close()
+    }
+
+    @Test(arguments: backends)
+    func keysAreStoredHashedAndRevokedOnesAreNotActive(_ kind: String) async throws {
+        let s = try await open(kind)
+        try await s.migrate()
+        let tenant = "ten_\(UUID().uuidString.prefix(8))"
+        try await s.upsertTenant(TenantRecord(id: tenant, name: tenant, kind: "external", createdAtMillis: 1))
+        #expect(try await s.tenant(named: tenant)?.kind == "external")
+        let live = APIKeyRecord(id: "key_live_\(tenant)", tenantId: tenant, hash: "h1_\(tenant)", prefix: "sk-luc-ab…", role: "tenant", name: "a", createdAtMillis: 1)
+        var dead = live
+        dead.id = "key_dead_\(tenant)"
+        dead.hash = "h2_\(tenant)"
+        dead.revokedAtMillis = 2
+        try await s.insertKey(live)
+        try await s.insertKey(dead)
+        let active = try await s.activeKeys().filter { $0.tenantId == tenant }
+        #expect(active.map(\.id) == [live.id])
+        try await s.close()
+    }
+}
