@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 ADMIN_KEY = "sk-luc-abcdefghijklmnopqrstuvwxyz0123456789"
 
