@@ -64,10 +64,10 @@ struct FakeAnthropic {
             }
             stop = "tool_use"
         } else {
-            blocks.append(["type": "text", "text": .string(FakeContent.pieces(text, script.chunks).joined())])
+            blocks.append(["type": "text", "text": .string(FakeContent.pieces(text, script.chunks, cycle: script.text == nil).joined())])
         }
-        let input = FakeContent.promptTokens(body["messages"] ?? []) + FakeContent.promptTokens(body["system"] ?? "")
-        let output = blocks.reduce(0) { $0 + max(1, TokenEstimator.textBytes($1) / 4) }
+        let input = script.inputTokens ?? (FakeContent.promptTokens(body["messages"] ?? []) + FakeContent.promptTokens(body["system"] ?? ""))
+        let output = script.outputTokens ?? blocks.reduce(0) { $0 + max(1, TokenEstimator.textBytes($1) / 4) }
         let usage: JSONValue = ["input_tokens": .int(input), "output_tokens": .int(output),
                                 "cache_read_input_tokens": .int(script.cacheRead), "cache_creation_input_tokens": .int(script.cacheWrite)]
         let id = "msg_fake\(Int.random(in: 100000...999999))"
@@ -100,7 +100,7 @@ struct FakeAnthropic {
                 }
             default:
                 frames.append(SSE.event("content_block_start", ["type": "content_block_start", "index": .int(i), "content_block": ["type": "text", "text": ""]]))
-                for p in FakeContent.pieces(lastIsToolResult ? text : (script.text ?? "Hello from the fake Anthropic upstream."), lastIsToolResult ? 1 : script.chunks) {
+                for p in FakeContent.pieces(text, lastIsToolResult ? 1 : script.chunks, cycle: !lastIsToolResult && script.text == nil) {
                     frames.append(SSE.event("content_block_delta", ["type": "content_block_delta", "index": .int(i), "delta": ["type": "text_delta", "text": .string(p)]]))
                 }
             }

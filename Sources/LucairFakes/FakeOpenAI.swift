@@ -24,15 +24,17 @@ struct FakeOpenAI {
         let model = body["model"]?.stringValue ?? "fake"
         let id = "chatcmpl-fake\(Int.random(in: 100000...999999))"
         let created = Int(Date().timeIntervalSince1970)
-        let prompt = FakeContent.promptTokens(body["messages"] ?? [])
+        let prompt = script.inputTokens ?? FakeContent.promptTokens(body["messages"] ?? [])
 
         // What to answer: tool calls, a tool-result summary, JSON, or text.
         let tools = body["tools"]?.arrayValue ?? []
         let toolChoice = body["tool_choice"]?.stringValue
         var toolCalls: [(id: String, name: String, args: String)] = []
         var text = script.text ?? "Hello from the fake OpenAI-compatible upstream."
+        var cycle = script.text == nil
         if let result = FakeContent.lastToolResult(openAI: messages) {
             text = "The tool returned: \(result)"
+            cycle = false
         } else if !tools.isEmpty, toolChoice != "none" {
             let chosen = script.parallel ? Array(tools.prefix(2)) : [tools[0]]
             for (i, t) in chosen.enumerated() {
@@ -41,11 +43,13 @@ struct FakeOpenAI {
             }
         } else if body["response_format"]?["type"]?.stringValue == "json_schema" {
             text = FakeContent.value(for: body["response_format"]?["json_schema"]?["schema"] ?? ["type": "object"]).jsonString
+            cycle = false
         } else if body["response_format"]?["type"]?.stringValue == "json_object" {
             text = "{\"answer\":\"example\"}"
+            cycle = false
         }
-        let pieces = toolCalls.isEmpty ? FakeContent.pieces(text, script.chunks) : []
-        let completion = toolCalls.isEmpty ? pieces.count : toolCalls.count * 8
+        let pieces = toolCalls.isEmpty ? FakeContent.pieces(text, script.chunks, cycle: cycle) : []
+        let completion = script.outputTokens ?? (toolCalls.isEmpty ? pieces.count : toolCalls.count * 8)
         let usage: JSONValue = [
             "prompt_tokens": .int(prompt + script.cacheRead), "completion_tokens": .int(completion),
             "total_tokens": .int(prompt + script.cacheRead + completion),

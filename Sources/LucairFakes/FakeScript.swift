@@ -2,8 +2,8 @@ import LucairWire
 
 /// How a fake upstream should behave for one request. Defaults come from the server's flags; a
 /// request overrides them with a directive anywhere in its last user message:
-/// `[fake status=529 retry_after=2 chunks=8 chunk_delay_ms=20 latency_ms=5 disconnect_after=3
-///   no_usage=1 cache_read=100 cache_write=50 parallel=1 text=hello]`.
+/// `[fake status=529 retry_after=2 chunks=8 chunk_delay_ms=20 latency_ms=5 disconnect_after=3 error_after=4
+///   no_usage=1 input_tokens=100 output_tokens=20 cache_read=100 cache_write=50 parallel=1 text=hello_world]`.
 public struct FakeScript: Sendable {
     public var latencyMs = 0
     public var chunks = 4
@@ -20,6 +20,9 @@ public struct FakeScript: Sendable {
     /// Call every tool (up to two) instead of only the first.
     public var parallel = false
     public var text: String?
+    /// Override the reported token counts.
+    public var inputTokens: Int?
+    public var outputTokens: Int?
 
     public init() {}
 
@@ -49,6 +52,8 @@ public struct FakeScript: Sendable {
             case "cache_read": s.cacheRead = Int(v) ?? 0
             case "cache_write": s.cacheWrite = Int(v) ?? 0
             case "parallel": s.parallel = v == "1"
+            case "input_tokens": s.inputTokens = Int(v)
+            case "output_tokens": s.outputTokens = Int(v)
             case "text": s.text = v.replacingOccurrences(of: "_", with: " ")
             default: break
             }
@@ -59,13 +64,19 @@ public struct FakeScript: Sendable {
 
 /// Deterministic content the fakes produce.
 enum FakeContent {
-    /// The answer text split into `n` pieces.
-    static func pieces(_ text: String, _ n: Int) -> [String] {
+    /// The answer text in `n` pieces. With at least `n` words the pieces are contiguous groups that
+    /// add up to the text exactly; with fewer, and `cycle` (load tests that want many chunks), the
+    /// words repeat; otherwise one piece per word.
+    static func pieces(_ text: String, _ n: Int, cycle: Bool = false) -> [String] {
         let words = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        if n > words.count {
+            guard cycle else { return words.enumerated().map { $0.offset == 0 ? $0.element : " " + $0.element } }
+            return (0..<n).map { i in (i == 0 ? "" : " ") + words[i % words.count] }
+        }
         var out: [String] = []
-        for i in 0..<n {
-            let w = words[i % words.count]
-            out.append(i == 0 ? w : " " + w)
+        for g in 0..<n {
+            let lo = g * words.count / n, hi = (g + 1) * words.count / n
+            out.append((g == 0 ? "" : " ") + words[lo..<hi].joined(separator: " "))
         }
         return out
     }

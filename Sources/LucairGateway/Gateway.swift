@@ -31,7 +31,8 @@ public final class Gateway: Sendable {
         self.logger = logger
         var httpConfig = HTTPClient.Configuration()
         httpConfig.timeout = .init(connect: .seconds(2), read: .seconds(120))
-        httpConfig.connectionPool = .init(idleTimeout: .seconds(60))
+        // The default (8 connections per host) would queue requests to a busy engine inside Lucair.
+        httpConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         httpConfig.httpVersion = .http1Only
         let httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfig)
         self.httpClient = httpClient

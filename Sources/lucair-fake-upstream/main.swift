@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LucairFakes
 
 /// Fake OpenAI-compatible and Anthropic upstreams for tests and benchmarks. Per-request behaviour
@@ -17,7 +18,8 @@ struct FakeUpstream: AsyncParsableCommand {
         d.chunks = chunks
         d.chunkDelayMs = chunkDelayMs
         let app = FakeServer.build(host: host, port: port, defaults: d) { port in
-            print("fake upstream listening on http://\(host):\(port)")
+            // Written unbuffered: scripts read this line from a pipe to learn the port.
+            FileHandle.standardOutput.write(Data("fake upstream listening on http://\(host):\(port)\n".utf8))
         }
         try await app.runService()
     }

@@ -1,1 +1,98 @@
-print("x")
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+
+/// Closed-loop load generator: `--concurrency` workers each send requests back to back for
+/// `--seconds`, recording latency (non-streaming) or time to first content chunk and gaps between
+/// chunks (streaming). Prints one JSON line of results.
+@main
+struct LoadGen: AsyncParsableCommand {
+    @Option var url: String
+    @Option var key: String?
+    @Option var concurrency = 1
+    @Option var seconds = 5.0
+    @Option(help: "Seconds of warm-up, not recorded.") var warmup = 1.0
+    @Option(help: "JSON request body.") var body = #"{"model":"auto","messages":[{"role":"user","content":"Hello there"}]}"#
+    @Flag var stream = false
+    @Option(help: "Label copied into the output.") var label = ""
+
+    func run() async throws {
+        var cfg = HTTPClient.Configuration()
+        cfg.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency + 8)
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: cfg)
+        let bodyBytes = ByteBuffer(string: body)
+        let start = ContinuousClock.now
+        let warmEnd = start + .milliseconds(Int(warmup * 1000))
+        let end = warmEnd + .milliseconds(Int(seconds * 1000))
+
+        struct Result: Sendable {
+            var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            var gaps = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            var ok = 0
+            var failed = 0
+        }
+        let results = try await withThrowingTaskGroup(of: Result.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var r = Result()
+                    while ContinuousClock.now < end {
+                        var req = HTTPClientRequest(url: url)
+                        req.method = .POST
+                        req.headers.add(name: "content-type", value: "application/json")
+                        if let key { req.headers.add(name: "authorization", value: "Bearer \(key)") }
+                        req.body = .bytes(bodyBytes)
+                        let t0 = ContinuousClock.now
+                        do {
+                            let resp = try await client.execute(req, timeout: .seconds(30))
+                            var first: Duration?
+                            var last = t0
+                            var gaps: [Duration] = []
+                            for try await buf in resp.body {
+                                let now = ContinuousClock.now
+                                if first == nil, stream ? buf.readableBytesView.contains(UInt8(ascii: "d")) : true { first = now - t0 }
+                                else if stream { gaps.append(now - last) }
+                                last = now
+                            }
+                            let total = ContinuousClock.now - t0
+                            guard resp.status == .ok else { r.failed += 1; continue }
+                            if t0 >= warmEnd {
+                                r.latency.record(UInt64(micros(stream ? (first ?? total) : total)))
+                                for g in gaps { r.gaps.record(UInt64(micros(g))) }
+                                r.ok += 1
+                            }
+                        } catch {
+                            r.failed += 1
+                        }
+                    }
+                    return r
+                }
+            }
+            var all = Result()
+            for try await r in group {
+                all.latency.add(r.latency)
+                all.gaps.add(r.gaps)
+                all.ok += r.ok
+                all.failed += r.failed
+            }
+            return all
+        }
+        let out: [String: Any] = [
+            "label": label, "concurrency": concurrency, "stream": stream, "ok": results.ok, "failed": results.failed,
+            "rps": Double(results.ok) / seconds,
+            "p50_us": results.latency.valueAtPercentile(50), "p90_us": results.latency.valueAtPercentile(90),
+            "p99_us": results.latency.valueAtPercentile(99), "max_us": results.latency.max,
+            "gap_p99_us": results.gaps.valueAtPercentile(99),
+        ]
+        try await client.shutdown()
+        let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+func micros(_ d: Duration) -> Int64 {
+    let (s, a) = d.components
+    return s * 1_000_000 + a / 1_000_000_000_000
+}

@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import httpx2 as httpx
+try:  # openai >= 3 ships on httpx2; older releases on httpx
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx  # type: ignore[no-redef]
 import openai
 import pytest
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx2 as httpx
+try:  # openai >= 3 ships on httpx2; older releases on httpx
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx  # type: ignore[no-redef]
 
 ADMIN_KEY = "sk-luc-abcdefghijklmnopqrstuvwxyz0123456789"
 

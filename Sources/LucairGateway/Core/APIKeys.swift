@@ -36,7 +36,20 @@ public enum APIKeys {
 
     /// Hex SHA-256 of the whole key: what is stored and looked up.
     public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: Data(key.utf8)))
+    }
+
+    static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lower-case hex, without Foundation's per-byte String(format:) (this runs on every request).
+    static func hex<S: Sequence<UInt8>>(_ bytes: S) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The part of a key safe to show and log.
@@ -44,7 +57,7 @@ public enum APIKeys {
 
     public static func randomId(_ kind: String) -> String {
         var rng = SystemRandomNumberGenerator()
-        return kind + "_" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        return kind + "_" + hex((0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 }
 

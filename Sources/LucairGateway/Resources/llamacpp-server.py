@@ -59,7 +59,11 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    # Exit with the supervisor: if Lucair dies (even by kill -9) we are re-parented; do not linger.
+    parent = os.getppid()
+    while not stop.wait(0.5):
+        if os.getppid() != parent:
+            break
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Lucair's added latency over calling the fake upstream directly, and its memory.
+# Starts the fake upstream and Lucair (release builds, SQLite, auth + metering on) on loopback,
+# drives both with lucair-loadgen at concurrency 1, 16 and 64, side by side in one run, and prints a
+# Markdown table. Usage: bench/overhead.sh [SECONDS_PER_POINT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-5}"
+swift build -c release >/dev/null
+bin="$(swift build -c release --show-bin-path)"
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+"$bin/lucair-fake-upstream" --port 0 --chunks 16 > "$work/fake.out" 2>&1 &
+for _ in $(seq 50); do grep -q listening "$work/fake.out" && break; sleep 0.1; done
+fport=$(grep -o '[0-9]*$' "$work/fake.out")
+key="sk-luc-benchbenchbenchbenchbenchbenchbench"
+cat > "$work/lucair.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+log_level = "warning"
+[storage]
+url = "sqlite://$work/lucair.sqlite"
+[auth]
+admin_key = "$key"
+[[tiers.baseline.deployments]]
+name = "fake-local"
+kind = "openai_compatible"
+url = "http://127.0.0.1:$fport/v1"
+model = "ministral-8b"
+[[prices]]
+effective = "2026-01-01"
+[prices.models."ministral-8b"]
+input = 200
+output = 1000
+TOML
+lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin/lucair" serve --config "$work/lucair.toml" --listen "127.0.0.1:$lport" > "$work/lucair.out" 2> "$work/lucair.err" &
+lpid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lport/health" >/dev/null && break; sleep 0.1; done
+rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$lpid/status"; }
+idle=$(rss)
+
+body='{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+sbody='{"model":"auto","stream":true,"messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+run() { "$bin/lucair-loadgen" --seconds "$secs" "$@"; }
+results="$work/results.jsonl"
+peak=0
+for c in 1 16 64; do
+  run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency "$c" --body "$body" --label direct >> "$results"
+  run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency "$c" --body "$body" --label lucair >> "$results"
+  r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
+  run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency "$c" --body "$sbody" --stream --label direct-stream >> "$results"
+  run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency "$c" --body "$sbody" --stream --label lucair-stream >> "$results"
+  r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
+done
+sleep 2
+after=$(rss)
+python3 - "$results" "$idle" "$peak" "$after" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {(r["label"], r["concurrency"]): r for r in rows}
+print("| mode | concurrency | direct p50 / p99 (µs) | via Lucair p50 / p99 (µs) | **added p50 / p99 (µs)** | direct req/s | Lucair req/s | failed |")
+print("|---|---|---|---|---|---|---|---|")
+for mode, d, l in [("non-streaming (total)", "direct", "lucair"), ("streaming (time to first token)", "direct-stream", "lucair-stream")]:
+    for c in (1, 16, 64):
+        a, b = by[(d, c)], by[(l, c)]
+        print(f"| {mode} | {c} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['rps']:.0f} | {b['rps']:.0f} | {a['failed']+b['failed']} |")
+print()
+print(f"Lucair RSS: idle {sys.argv[2]} MB, peak under load {sys.argv[3]} MB, 2 s after load {sys.argv[4]} MB")
+PY

@@ -1,0 +1,57 @@
+"""The embedded default (`lucair serve` with no config): a real llama.cpp serving SmolLM2-135M as
+Baseline. Small and greedy so it stays fast and deterministic enough to assert on."""
+
+from __future__ import annotations
+
+import openai
+
+from e2e_helpers import sse_events, user
+from openapi_schema import assert_valid
+
+PROMPT = user("Say hello in French.")
+
+
+def test_health_reports_ready_engine(embedded) -> None:
+    with embedded.http() as h:
+        health = h.get("/health").json()
+    assert health["status"] == "ok", health
+    assert [e["state"] for e in health["engines"]] == ["ready"], health
+    assert "baseline" in health["tiers"]
+
+
+def test_non_streaming_chat(embedded, llama_client: openai.OpenAI) -> None:
+    raw = llama_client.chat.completions.with_raw_response.create(model="auto", messages=PROMPT, max_tokens=16, temperature=0)
+    assert raw.headers["x-lucair-tier"] == "baseline"
+    assert raw.headers["x-lucair-route-reason"] == "auto_baseline"
+    assert raw.headers["x-lucair-model"] == "smollm2-135m"
+    completion = raw.parse()
+    answer = completion.choices[0].message.content
+    assert answer and answer.strip(), f"empty answer: {completion!r}"
+    assert completion.choices[0].finish_reason in ("stop", "length")
+    assert completion.usage.prompt_tokens > 0
+    assert 0 < completion.usage.completion_tokens <= 16
+    assert int(raw.headers["x-lucair-output-tokens"]) == completion.usage.completion_tokens
+    lucair = completion.model_extra["lucair"]
+    assert lucair["tier"] == "baseline" and lucair["usage"]["estimated"] is False
+    assert_valid("CreateChatCompletionResponse", raw.http_response.json())
+
+
+def test_streaming_chat(embedded) -> None:
+    body = {"model": "auto", "messages": PROMPT, "max_tokens": 16, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}}
+    with embedded.http(timeout=120) as h, h.stream("POST", "/v1/chat/completions", json=body) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["x-lucair-tier"] == "baseline"
+        events = sse_events(r)
+    assert events[-1] == "[DONE]", events[-3:]
+    chunks = events[:-1]
+    for chunk in chunks:
+        assert "error" not in chunk, chunk
+        assert_valid("CreateChatCompletionStreamResponse", chunk)
+    text = "".join(ch["delta"].get("content") or "" for c in chunks for ch in c["choices"])
+    assert text.strip(), f"the stream generated no text: {chunks!r}"
+    usage_chunks = [c for c in chunks if c.get("usage")]
+    assert usage_chunks == [chunks[-1]] and chunks[-1]["choices"] == []
+    usage = chunks[-1]["usage"]
+    assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 16
+    assert chunks[-1]["lucair"]["tier"] == "baseline"
