@@ -9,11 +9,11 @@ secs="${1:-5}"
 swift build -c release >/dev/null
 bin="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 "$bin/lucair-fake-upstream" --port 0 --chunks 16 > "$work/fake.out" 2>&1 &
-for _ in $(seq 50); do grep -q listening "$work/fake.out" && break; sleep 0.1; done
-fport=$(grep -o '[0-9]*$' "$work/fake.out")
+for _ in $(seq 50); do grep -q 'fake upstream listening' "$work/fake.out" && break; sleep 0.1; done
+fport=$(grep 'fake upstream listening' "$work/fake.out" | grep -o '[0-9]*$')
 key="sk-luc-benchbenchbenchbenchbenchbenchbench"
 cat > "$work/lucair.toml" <<TOML
 [server]

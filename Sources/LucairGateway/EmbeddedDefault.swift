@@ -40,7 +40,7 @@ public enum EmbeddedDefault {
         """
 
     /// Builds the embedded config. `home` holds the database, the generated admin key and engine logs.
-    public static func config(home: String, listen: String, environment: [String: String]) throws -> (LucairConfig, adminKey: String) {
+    public static func config(home: String, listen: String, environment: [String: String]) async throws -> (LucairConfig, adminKey: String) {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let keyPath = "\(home)/admin.key"
         var adminKey = environment["LUCAIR_ADMIN_KEY"] ?? (try? String(contentsOfFile: keyPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -48,7 +48,7 @@ public enum EmbeddedDefault {
             adminKey = APIKeys.generate()
             FileManager.default.createFile(atPath: keyPath, contents: Data((adminKey + "\n").utf8), attributes: [.posixPermissions: 0o600])
         }
-        let port = try freePort()
+        let port = try await freePort()
         guard let script = Bundle.module.path(forResource: "llamacpp-server", ofType: "py") else {
             throw ConfigError(file: "(embedded default)", key: "engines", problem: "the llama.cpp launcher script is missing from the build")
         }
@@ -96,10 +96,11 @@ public enum EmbeddedDefault {
     }
 
     /// A free loopback port for the engine, found by binding port 0.
-    static func freePort() throws -> Int {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).wait()
-        defer { try? channel.close().wait() }
-        return channel.localAddress?.port ?? 8181
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 8181
+        try await channel.close()
+        return port
     }
 }

@@ -54,6 +54,10 @@ public struct UpstreamStream: AsyncSequence, Sendable {
         var cursor = 0
         var finished = false
 
+        /// Pieces decoded from bytes already received: the caller can take them without waiting,
+        /// and write them to the client together.
+        public var hasBuffered: Bool { cursor < pending.count }
+
         public mutating func next() async throws -> StreamPiece? {
             while true {
                 if cursor < pending.count {

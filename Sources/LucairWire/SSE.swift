@@ -76,12 +76,20 @@ public struct SSEParser: Sendable {
     }
 }
 
+extension JSONValue {
+    /// Appends `data: {json}\n\n`.
+    public func writeSSE(into out: inout [UInt8]) {
+        out.append(contentsOf: "data: ".utf8)
+        write(into: &out)
+        out.append(contentsOf: [0x0A, 0x0A])
+    }
+}
+
 public enum SSE {
     /// `data: {json}\n\n`
     public static func data(_ json: JSONValue) -> [UInt8] {
-        var out = Array("data: ".utf8)
-        json.write(into: &out)
-        out.append(contentsOf: [0x0A, 0x0A])
+        var out: [UInt8] = []
+        json.writeSSE(into: &out)
         return out
     }
 

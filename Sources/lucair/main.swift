@@ -3,9 +3,27 @@ import Foundation
 import Logging
 import LucairCore
 import LucairGateway
+import NIOCore
+import NIOPosix
 
 @main
 struct Lucair: AsyncParsableCommand {
+    /// Runs Swift concurrency on NIO's event-loop threads, so a request does not hop between the
+    /// socket's thread and the cooperative pool at every await (see docs/benchmarks.md).
+    static func main() async {
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "lucair",
         abstract: "Lucair: an OpenAI-compatible gateway that serves each call from the cheapest model that clears its quality bar.",
@@ -36,7 +54,7 @@ struct Serve: AsyncParsableCommand {
             if let config {
                 cfg = try ConfigLoader.load(path: config)
             } else {
-                let (c, key) = try EmbeddedDefault.config(home: home, listen: listen ?? "127.0.0.1:8080", environment: env)
+                let (c, key) = try await EmbeddedDefault.config(home: home, listen: listen ?? "127.0.0.1:8080", environment: env)
                 cfg = c
                 printedKey = key
             }

@@ -55,9 +55,10 @@ public enum APIKeys {
     /// The part of a key safe to show and log.
     public static func displayPrefix(_ key: String) -> String { String(key.prefix(prefix.count + 4)) + "…" }
 
+    /// `kind_` + 24 hex characters (96 random bits, drawn as two words: one syscall each).
     public static func randomId(_ kind: String) -> String {
-        var rng = SystemRandomNumberGenerator()
-        return kind + "_" + hex((0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let a = UInt64.random(in: .min ... .max), b = UInt32.random(in: .min ... .max)
+        return kind + "_" + hex(withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) })
     }
 }
 

@@ -159,19 +159,25 @@ public final class ChatService: Sendable {
         var status = 200
         var errorType: String?
         var clientGone = false
+        var out: [UInt8] = []
         do {
-            for try await piece in s.upstream {
+            var it = s.upstream.makeAsyncIterator()
+            while let piece = try await it.next() {
                 switch piece {
                 case .usage(let u): reported = u
                 case .chunk(let chunk):
                     if ttft == nil { ttft = ContinuousClock.now - c.started }
                     deliveredBytes += OpenAIRelay.generatedBytes(chunk)
-                    do { try await write(SSE.data(chunk)) } catch {
+                    chunk.writeSSE(into: &out)
+                }
+                // Chunks that arrived together leave together: one write, not one per chunk.
+                if !out.isEmpty, !it.hasBuffered {
+                    do { try await write(out) } catch {
                         clientGone = true
                         break
                     }
+                    out.removeAll(keepingCapacity: true)
                 }
-                if clientGone { break }
             }
         } catch {
             let e = (error as? GatewayError) ?? GatewayError(status: 502, type: "upstream_error", code: "upstream_stream_broken", message: "The upstream stream failed.")
@@ -179,7 +185,8 @@ public final class ChatService: Sendable {
             errorType = e.code ?? e.type
             metrics.upstreamErrors(deployment: s.deployment.name, code: errorType!).increment()
             logger.warning("stream failed mid-way", metadata: ["request_id": "\(c.requestId)", "deployment": "\(s.deployment.name)", "code": "\(errorType!)"])
-            try? await write(SSE.data(e.openAIBody))
+            e.openAIBody.writeSSE(into: &out)
+            try? await write(out)
         }
         if clientGone {
             status = 499

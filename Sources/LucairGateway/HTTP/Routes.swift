@@ -25,7 +25,7 @@ struct Routes {
 
     func authenticate(_ request: Request) throws -> Principal {
         guard let auth = request.headers[.authorization] else { throw GatewayError.missingKey }
-        let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces) : auth
+        let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
         guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
         return p
     }
