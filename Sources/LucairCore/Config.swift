@@ -13,6 +13,10 @@ public struct LucairConfig: Sendable {
     public var embeddings: [Deployment] = []
     public var prices: PriceBook = PriceBook(tables: [])
     public var engines: [EngineConfig] = []
+    /// Plans by name; Starter, Pro and Enterprise unless the config redefines them.
+    public var plans: [String: Plan] = Plan.defaults
+    /// How often each replica checks storage for key and limit changes (revocations included).
+    public var keyRefreshMs: Int = 250
     /// Where the config came from, for messages.
     public var source: String = "(embedded default)"
 

@@ -87,7 +87,7 @@ public enum ConfigLoader {
             var c = LucairConfig()
             c.source = file
             guard case .object(let top) = root else { throw fail("", "expected a TOML document") }
-            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines"], "")
+            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans"], "")
             if let s = try obj(top["server"], "server") {
                 try known(s, ["listen", "max_body_bytes", "log_level"], "server")
                 if let listen = try str(s, "listen", "server") {
@@ -110,7 +110,8 @@ public enum ConfigLoader {
                 throw fail("storage.url", "expected sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB, found \"\(c.storageURL)\"")
             }
             let auth = try obj(top["auth"], "auth") ?? [:]
-            try known(auth, ["admin_key", "admin_key_env"], "auth")
+            try known(auth, ["admin_key", "admin_key_env", "key_refresh_ms"], "auth")
+            c.keyRefreshMs = try int(auth, "key_refresh_ms", "auth", min: 10) ?? c.keyRefreshMs
             c.adminKey = try secret(auth, "admin_key", "auth", defaultEnv: "LUCAIR_ADMIN_KEY")
             if let k = c.adminKey, !k.hasPrefix("sk-luc-") || k.count < 30 {
                 throw fail("auth.admin_key", "must start with 'sk-luc-' and be at least 30 characters (generate one with `lucair keys generate`)")
@@ -167,6 +168,27 @@ public enum ConfigLoader {
             c.prices = PriceBook(tables: tables)
             for m in c.models where c.prices.tables.allSatisfy({ $0.models[m] == nil }) {
                 throw fail("prices", "no price for model \"\(m)\"; every served model needs an entry under [prices.models]")
+            }
+            for (name, v) in try obj(top["plans"], "plans") ?? [:] {
+                let path = "plans.\(name)"
+                guard let o = try obj(v, path) else { continue }
+                try known(o, ["ceiling", "floor", "rpm", "tpm", "max_concurrent", "daily_spend_cap_nano_usd", "monthly_spend_cap_nano_usd", "quality_bar"], path)
+                func tier(_ k: String, _ d: Tier) throws -> Tier {
+                    guard let t = try str(o, k, path) else { return d }
+                    guard let tier = Tier(rawValue: t) else { throw fail("\(path).\(k)", "unknown tier \"\(t)\" (expected baseline, fast, balanced or frontier)") }
+                    return tier
+                }
+                var bar = 0.8
+                if let q = o["quality_bar"] {
+                    guard let d = q.doubleValue, (0...1).contains(d) else { throw fail("\(path).quality_bar", "expected a number between 0 and 1") }
+                    bar = d
+                }
+                c.plans[name] = Plan(
+                    name: name, ceiling: try tier("ceiling", .frontier), floor: try tier("floor", .baseline),
+                    limits: Limits(rpm: try int(o, "rpm", path), tpm: try int(o, "tpm", path), maxConcurrent: try int(o, "max_concurrent", path),
+                                   dailySpendCapNano: try int(o, "daily_spend_cap_nano_usd", path).map { NanoUSD($0) },
+                                   monthlySpendCapNano: try int(o, "monthly_spend_cap_nano_usd", path).map { NanoUSD($0) }),
+                    qualityBar: bar)
             }
             for (i, e) in (top["engines"]?.arrayValue ?? []).enumerated() {
                 let path = "engines[\(i)]"

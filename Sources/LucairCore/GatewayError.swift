@@ -18,6 +18,8 @@ public struct GatewayError: Error, Sendable {
     /// Another deployment or tier may succeed where this one failed.
     public var retryable: Bool
     public var retryAfterSeconds: Int?
+    /// Extra response headers (rate-limit state on a 429).
+    public var headers: [(String, String)] = []
 
     public init(status: Int, type: String, code: String? = nil, param: String? = nil, message: String,
                 origin: Origin = .gateway, retryable: Bool = false, retryAfterSeconds: Int? = nil) {

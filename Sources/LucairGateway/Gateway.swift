@@ -21,6 +21,9 @@ public final class Gateway: Sendable {
     public let chat: ChatService
     public let catalog: ModelCatalog
     public let engines: [EngineSupervisor]
+    public let refresher: KeyRefresher
+    public let tenancy: Tenancy
+    public let limiter: RateLimiter
     let httpClient: HTTPClient
     let providers: Providers
     let logger: Logger
@@ -38,12 +41,16 @@ public final class Gateway: Sendable {
         self.httpClient = httpClient
         storage = try await StorageFactory.open(url: config.storageURL, logger: logger)
         try await storage.migrate()
-        keys = KeyRing()
+        let keys = KeyRing()
+        self.keys = keys
+        refresher = KeyRefresher(storage: storage, ring: keys, plans: config.plans, intervalMs: config.keyRefreshMs, logger: logger)
+        tenancy = Tenancy(storage: storage, plans: config.plans, refresher: refresher)
         metrics = GatewayMetrics()
         usage = UsageWriter(storage: storage, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient)
-        chat = ChatService(catalog: catalog, prices: config.prices, providers: providers, usage: usage, metrics: metrics, logger: logger)
+        limiter = RateLimiter()
+        chat = ChatService(catalog: catalog, prices: config.prices, providers: providers, usage: usage, metrics: metrics, limiter: limiter, logger: logger)
         let dataDir = Gateway.dataDir(config)
         engines = config.engines.map { e in
             EngineSupervisor(config: e, client: httpClient, logger: logger, logPath: dataDir.map { "\($0)/engine-\(e.name).log" })
@@ -60,25 +67,42 @@ public final class Gateway: Sendable {
     /// The default tenant and the operator key from config; then every active key into memory.
     func bootstrapKeys() async throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        if try await storage.tenant(named: Self.defaultTenant) == nil {
-            try await storage.upsertTenant(TenantRecord(id: "ten_default", name: Self.defaultTenant, kind: "internal", createdAtMillis: now))
+        if try await storage.tenant(id: "ten_default") == nil {
+            try await storage.upsertTenant(TenantRecord(id: "ten_default", name: Self.defaultTenant, kind: "internal", plan: "enterprise", createdAtMillis: now))
         }
         if let admin = config.adminKey {
-            try await storage.insertKey(APIKeyRecord(
-                id: "key_admin_" + APIKeys.hash(admin).prefix(12), tenantId: "ten_default", hash: APIKeys.hash(admin),
-                prefix: APIKeys.displayPrefix(admin), role: "operator", name: "bootstrap admin key", createdAtMillis: now))
+            let id = "key_admin_" + APIKeys.hash(admin).prefix(12)
+            if try await storage.key(id: id) == nil {
+                try await storage.insertKey(APIKeyRecord(
+                    id: id, tenantId: "ten_default", hash: APIKeys.hash(admin), prefix: APIKeys.displayPrefix(admin),
+                    role: "operator", name: "bootstrap admin key", createdAtMillis: now))
+            }
         }
-        keys.load(try await storage.activeKeys())
+        try await refresher.reload()
+        try await seedSpend()
     }
 
-    /// Mints a key for a tenant; returns the key (shown once, stored hashed).
-    public func mintKey(tenantId: String = "ten_default", role: String = "tenant", name: String) async throws -> String {
-        let key = APIKeys.generate()
-        let record = APIKeyRecord(id: APIKeys.randomId("key"), tenantId: tenantId, hash: APIKeys.hash(key), prefix: APIKeys.displayPrefix(key),
-                                  role: role, name: name, createdAtMillis: Int64(Date().timeIntervalSince1970 * 1000))
-        try await storage.insertKey(record)
-        keys.add(record)
-        return key
+    /// Spend already recorded today and this month, so restarting never resets a budget.
+    func seedSpend() async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let dayStart = now / 86_400_000 * 86_400_000
+        var comps = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
+        comps.day = 1; comps.hour = 0; comps.minute = 0; comps.second = 0; comps.nanosecond = 0
+        let monthStart = Int64((Calendar(identifier: .gregorian).date(from: comps)?.timeIntervalSince1970 ?? 0) * 1000)
+        func totals(_ rows: [(tenantId: String, keyId: String, costNano: NanoUSD)]) -> [String: NanoUSD] {
+            var out: [String: NanoUSD] = [:]
+            for r in rows {
+                out["k:" + r.keyId, default: 0] += r.costNano
+                out["t:" + r.tenantId, default: 0] += r.costNano
+            }
+            return out
+        }
+        limiter.seed(spentToday: totals(try await storage.spend(sinceMillis: dayStart)), spentThisMonth: totals(try await storage.spend(sinceMillis: monthStart)))
+    }
+
+    /// Mints a key for a tenant of the default tenancy; returns the key (shown once, stored hashed).
+    public func mintKey(tenant: String = "ten_default", role: String = "tenant", name: String, scopes: KeyScopes = KeyScopes(), limits: Limits = Limits()) async throws -> String {
+        try await tenancy.mintKey(tenant: tenant, name: name, role: role, scopes: scopes, limits: limits).key
     }
 
     /// Starts managed engines and waits for them to be healthy.
@@ -103,11 +127,14 @@ public final class Gateway: Sendable {
         }
         let migrations = (try? await storage.appliedMigrations()) ?? []
         if migrations.isEmpty { degraded = true }
+        let keyRefreshError = refresher.lastError
+        if keyRefreshError != nil { degraded = true }
         return [
             "status": degraded ? "degraded" : "ok",
             "storage": ["kind": .string(config.storageURL.hasPrefix("sqlite") ? "sqlite" : "postgres"), "migrations": .array(migrations.map { .int($0) })],
             "engines": .array(engineStates),
             "usage_writer": ["pending": .int(usage.pending)],
+            "keys": ["refresh_error": keyRefreshError.map { .string($0) } ?? nil],
             "tiers": .array(config.tiersServed.map { .string($0.rawValue) }),
         ]
     }
@@ -146,7 +173,7 @@ public final class Gateway: Sendable {
                 let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
                 let total = ContinuousClock.now - started
                 usage.record(UsageRecord(
-                    requestId: requestId, tenantId: principal.tenantId, keyId: principal.keyId, endpoint: "embeddings", tier: d.tier.rawValue,
+                    requestId: requestId, tenantId: principal.tenantId, keyId: principal.lineageId, endpoint: "embeddings", tier: d.tier.rawValue,
                     model: d.model, deployment: d.name, stream: false, status: 200, errorType: nil, usage: u,
                     priceVersion: priced?.version ?? "unpriced", unitPrice: price, queueMicros: 0, ttftMicros: total.micros,
                     totalMicros: total.micros, createdAtMillis: Int64(Date().timeIntervalSince1970 * 1000)))
@@ -185,7 +212,7 @@ struct GatewayLifecycle: Service {
 public enum LucairApp {
     /// The application for a gateway. Tests pass port 0 and read the bound port from `onRunning`.
     public static func build(gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: LucairContext.self)
         router.middlewares.add(OpenAIErrorMiddleware())
         Routes(gateway: gateway).register(on: router)
         var logger = gateway.logger
@@ -193,7 +220,7 @@ public enum LucairApp {
         return Application(
             router: router,
             configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair"),
-            services: [gateway.usage, GatewayLifecycle(gateway: gateway)],
+            services: [gateway.usage, gateway.refresher, GatewayLifecycle(gateway: gateway)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import LucairCore
+import LucairWire
 import Logging
 import PostgresNIO
 
@@ -56,28 +57,141 @@ public final class PostgresStorage: Storage {
         return out
     }
 
-    public func upsertTenant(_ t: TenantRecord) async throws {
-        try await client.query("INSERT INTO tenants (id, name, kind, created_at_ms) VALUES (\(t.id), \(t.name), \(t.kind), \(t.createdAtMillis)) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind", logger: logger)
+    static func bindings(_ values: [Schema.Value]) -> PostgresBindings {
+        var b = PostgresBindings(capacity: values.count)
+        for v in values {
+            switch v {
+            case .text(let s): b.append(s)
+            case .int(let i): b.append(i)
+            case .bool(let x): b.append(x)
+            case .null: b.appendNull()
+            }
+        }
+        return b
     }
 
-    public func tenant(named name: String) async throws -> TenantRecord? {
-        for try await (id, n, kind, created) in try await client.query("SELECT id, name, kind, created_at_ms FROM tenants WHERE name = \(name)", logger: logger).decode((String, String, String, Int64).self) {
-            return TenantRecord(id: id, name: n, kind: kind, createdAtMillis: created)
-        }
-        return nil
+    /// Runs `sql` with `$n` placeholders and returns the rows, read by column name.
+    func rows(_ sql: String, _ values: [Schema.Value] = [], on conn: PostgresConnection? = nil) async throws -> [PostgresRandomAccessRow] {
+        let q = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values))
+        let seq: PostgresRowSequence
+        if let conn { seq = try await conn.query(q, logger: logger) } else { seq = try await client.query(q, logger: logger) }
+        var out: [PostgresRandomAccessRow] = []
+        for try await row in seq { out.append(row.makeRandomAccess()) }
+        return out
     }
+
+    static func text(_ row: PostgresRandomAccessRow, _ c: String) -> String? { (try? row[c].decode(String?.self)) ?? nil }
+    static func int(_ row: PostgresRandomAccessRow, _ c: String) -> Int64? {
+        let cell = row[c]
+        if let b = try? cell.decode(Bool.self) { return b ? 1 : 0 }
+        return (try? cell.decode(Int64?.self)) ?? (try? cell.decode(Int32?.self))?.map(Int64.init)
+    }
+
+    /// A change to tenants or keys, with the version bump in the same transaction.
+    func change(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+        do {
+            try await client.withTransaction(logger: logger) { conn in
+                try await body(conn)
+                try await conn.query(PostgresQuery(unsafeSQL: Schema.bumpKeysVersion), logger: self.logger)
+            }
+        } catch let e as PostgresTransactionError {
+            // Our own errors (a conflict) come back wrapped; callers want them as they were thrown.
+            if let inner = e.closureError { throw inner }
+            throw e
+        }
+    }
+
+    func tenantValues(_ t: TenantRecord) -> [Schema.Value] {
+        [.text(t.id), .text(t.name), .text(t.kind), .text(t.plan), .text(t.limits.json.jsonString), .int(t.createdAtMillis)]
+    }
+
+    public func createTenant(_ t: TenantRecord) async throws {
+        let values = tenantValues(t)
+        try await change { conn in
+            let inserted = try await self.rows("INSERT INTO tenants (\(Schema.tenantColumns)) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id", values, on: conn)
+            if inserted.isEmpty { throw StorageError.conflict("a tenant named '\(t.name)' already exists") }
+        }
+    }
+
+    public func upsertTenant(_ t: TenantRecord) async throws {
+        let values = tenantValues(t)
+        try await change { conn in
+            _ = try await self.rows("INSERT INTO tenants (\(Schema.tenantColumns)) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, plan = EXCLUDED.plan, limits_json = EXCLUDED.limits_json", values, on: conn)
+        }
+    }
+
+    public func updateTenant(id: String, plan: String?, limits: Limits?) async throws {
+        try await change { conn in
+            if let plan { _ = try await self.rows("UPDATE tenants SET plan = $1 WHERE id = $2", [.text(plan), .text(id)], on: conn) }
+            if let limits { _ = try await self.rows("UPDATE tenants SET limits_json = $1 WHERE id = $2", [.text(limits.json.jsonString), .text(id)], on: conn) }
+        }
+    }
+
+    func tenants(_ sql: String, _ values: [Schema.Value]) async throws -> [TenantRecord] {
+        try await rows("SELECT \(Schema.tenantColumns) FROM tenants \(sql)", values).map { r in
+            Schema.tenant(text: { Self.text(r, $0) }, int: { Self.int(r, $0) })
+        }
+    }
+
+    public func tenant(id: String) async throws -> TenantRecord? { try await tenants("WHERE id = $1", [.text(id)]).first }
+    public func tenant(named name: String) async throws -> TenantRecord? { try await tenants("WHERE name = $1", [.text(name)]).first }
+    public func tenants() async throws -> [TenantRecord] { try await tenants("ORDER BY created_at_ms, name", []) }
 
     public func insertKey(_ k: APIKeyRecord) async throws {
-        try await client.query("INSERT INTO api_keys (id, tenant_id, hash, prefix, role, name, created_at_ms, revoked_at_ms) VALUES (\(k.id), \(k.tenantId), \(k.hash), \(k.prefix), \(k.role), \(k.name), \(k.createdAtMillis), \(k.revokedAtMillis)) ON CONFLICT (hash) DO NOTHING", logger: logger)
+        let values = Schema.keyValues(k)
+        try await change { conn in
+            _ = try await self.rows("INSERT INTO api_keys (\(Schema.keyColumns)) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (hash) DO NOTHING", values, on: conn)
+        }
     }
 
-    public func activeKeys() async throws -> [APIKeyRecord] {
-        var out: [APIKeyRecord] = []
-        let rows = try await client.query("SELECT id, tenant_id, hash, prefix, role, name, created_at_ms FROM api_keys WHERE revoked_at_ms IS NULL", logger: logger)
-        for try await (id, tenant, hash, prefix, role, name, created) in rows.decode((String, String, String, String, String, String, Int64).self) {
-            out.append(APIKeyRecord(id: id, tenantId: tenant, hash: hash, prefix: prefix, role: role, name: name, createdAtMillis: created))
+    func keys(_ sql: String, _ values: [Schema.Value]) async throws -> [APIKeyRecord] {
+        try await rows("SELECT \(Schema.keyColumns) FROM api_keys \(sql)", values).map { r in
+            Schema.key(text: { Self.text(r, $0) }, int: { Self.int(r, $0) })
         }
-        return out
+    }
+
+    public func key(id: String) async throws -> APIKeyRecord? { try await keys("WHERE id = $1", [.text(id)]).first }
+    public func keys(tenantId: String) async throws -> [APIKeyRecord] { try await keys("WHERE tenant_id = $1 ORDER BY created_at_ms, id", [.text(tenantId)]) }
+    public func activeKeys(nowMillis: Int64) async throws -> [APIKeyRecord] {
+        try await keys("WHERE revoked_at_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > $1)", [.int(nowMillis)])
+    }
+
+    public func revokeLineage(_ lineageId: String, atMillis: Int64) async throws {
+        try await change { conn in
+            _ = try await self.rows("UPDATE api_keys SET revoked_at_ms = $1 WHERE lineage_id = $2 AND revoked_at_ms IS NULL", [.int(atMillis), .text(lineageId)], on: conn)
+        }
+    }
+
+    public func updateLineage(_ lineageId: String, scopes: KeyScopes?, limits: Limits?) async throws {
+        try await change { conn in
+            if let scopes { _ = try await self.rows("UPDATE api_keys SET scopes_json = $1 WHERE lineage_id = $2", [.text(scopes.json.jsonString), .text(lineageId)], on: conn) }
+            if let limits { _ = try await self.rows("UPDATE api_keys SET limits_json = $1 WHERE lineage_id = $2", [.text(limits.json.jsonString), .text(lineageId)], on: conn) }
+        }
+    }
+
+    public func expireKey(id: String, atMillis: Int64) async throws {
+        try await change { conn in
+            _ = try await self.rows("UPDATE api_keys SET expires_at_ms = $1 WHERE id = $2", [.int(atMillis), .text(id)], on: conn)
+        }
+    }
+
+    public func keysVersion() async throws -> Int64 {
+        try await rows("SELECT version FROM lucair_state WHERE name = 'keys'").first.flatMap { Self.int($0, "version") } ?? 0
+    }
+
+    public func usageSummary(tenantId: String, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummaryRow] {
+        try await rows(Schema.usageSummarySQL, [.text(tenantId), .int(fromMillis), .int(toMillis)]).map { r in
+            UsageSummaryRow(keyId: Self.text(r, "key_id") ?? "", tier: Self.text(r, "tier") ?? "", model: Self.text(r, "model") ?? "",
+                            requests: Self.int(r, "requests") ?? 0, inputTokens: Self.numeric(r, "input_tokens"),
+                            cachedInputTokens: Self.numeric(r, "cached_input_tokens"), cacheWriteTokens: Self.numeric(r, "cache_write_tokens"),
+                            outputTokens: Self.numeric(r, "output_tokens"), costNano: Self.numeric(r, "cost_nano"))
+        }
+    }
+
+    /// SUM over BIGINT is NUMERIC in PostgreSQL; read it as text and parse exactly.
+    static func numeric(_ row: PostgresRandomAccessRow, _ c: String) -> Int64 {
+        if let s = try? row[c].decode(String.self) { return Int64(s) ?? 0 }
+        return int(row, c) ?? 0
     }
 
     public func insertUsage(_ records: [UsageRecord]) async throws {
@@ -89,51 +203,35 @@ public final class PostgresStorage: Storage {
         while start < records.count {
             let batch = records[start..<min(records.count, start + perStatement)]
             start += batch.count
-            var binds = PostgresBindings(capacity: batch.count * cols.count)
+            var values: [Schema.Value] = []
             var rows: [String] = []
-            var n = 0
             for r in batch {
-                var ph: [String] = []
-                for v in Schema.usageValues(r) {
-                    n += 1
-                    ph.append("$\(n)")
-                    switch v {
-                    case .text(let s): binds.append(s)
-                    case .int(let i): binds.append(i)
-                    case .bool(let b): binds.append(b)
-                    case .null: binds.appendNull()
-                    }
-                }
-                rows.append("(" + ph.joined(separator: ",") + ")")
+                let start = values.count
+                values.append(contentsOf: Schema.usageValues(r))
+                rows.append("(" + (start + 1...values.count).map { "$\($0)" }.joined(separator: ",") + ")")
             }
+            let binds = Self.bindings(values)
             let sql = "INSERT INTO usage_records (\(cols.joined(separator: ", "))) VALUES \(rows.joined(separator: ",")) ON CONFLICT (request_id) DO NOTHING"
             try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
     }
 
     public func usage(requestId: String) async throws -> UsageRecord? {
-        let cols = Schema.usageColumns.map(\.name)
-        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT \(cols.joined(separator: ", ")) FROM usage_records WHERE request_id = $1", binds: {
-            var b = PostgresBindings()
-            b.append(requestId)
-            return b
-        }()), logger: logger)
-        for try await row in rows {
-            let cells = row.makeRandomAccess()
-            func text(_ c: String) -> String? { (try? cells[c].decode(String?.self)) ?? nil }
-            func int(_ c: String) -> Int64? {
-                let cell = cells[c]
-                if let b = try? cell.decode(Bool.self) { return b ? 1 : 0 }
-                return (try? cell.decode(Int64.self)) ?? (try? cell.decode(Int32.self)).map(Int64.init)
-            }
-            return Schema.usageRecord(text: text, int: int)
+        let cols = Schema.usageColumns.map(\.name).joined(separator: ", ")
+        return try await rows("SELECT \(cols) FROM usage_records WHERE request_id = $1", [.text(requestId)]).first.flatMap { r in
+            Schema.usageRecord(text: { Self.text(r, $0) }, int: { Self.int(r, $0) })
         }
-        return nil
     }
 
     public func usageCount() async throws -> Int {
         for try await n in try await client.query("SELECT COUNT(*) FROM usage_records", logger: logger).decode(Int64.self) { return Int(n) }
         return 0
+    }
+
+    public func spend(sinceMillis: Int64) async throws -> [(tenantId: String, keyId: String, costNano: NanoUSD)] {
+        try await rows(Schema.spendSQL, [.int(sinceMillis)]).map { r in
+            (Self.text(r, "tenant_id") ?? "", Self.text(r, "key_id") ?? "", Self.numeric(r, "cost_nano"))
+        }
     }
 
     public func close() async throws { runTask.cancel() }

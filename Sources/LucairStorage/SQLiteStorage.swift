@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LucairCore
+import LucairWire
 
 /// The embedded default: SQLite in WAL mode through GRDB. Single replica (see ARCHITECTURE.md).
 public final class SQLiteStorage: Storage {
@@ -35,33 +36,113 @@ public final class SQLiteStorage: Storage {
         }
     }
 
-    public func upsertTenant(_ t: TenantRecord) async throws {
+    static func args(_ values: [Schema.Value]) -> StatementArguments {
+        StatementArguments(values.map { v -> (any DatabaseValueConvertible)? in
+            switch v {
+            case .text(let s): s
+            case .int(let i): i
+            case .bool(let b): b
+            case .null: nil
+            }
+        })
+    }
+
+    func tenantValues(_ t: TenantRecord) -> StatementArguments {
+        [t.id, t.name, t.kind, t.plan, t.limits.json.jsonString, t.createdAtMillis]
+    }
+
+    public func createTenant(_ t: TenantRecord) async throws {
         try await db.write { db in
-            try db.execute(sql: "INSERT INTO tenants (id, name, kind, created_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, kind = excluded.kind",
-                           arguments: [t.id, t.name, t.kind, t.createdAtMillis])
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ? OR id = ?", arguments: [t.name, t.id]) == true {
+                throw StorageError.conflict("a tenant named '\(t.name)' already exists")
+            }
+            try db.execute(sql: "INSERT INTO tenants (\(Schema.tenantColumns)) VALUES (?, ?, ?, ?, ?, ?)", arguments: tenantValues(t))
+            try db.execute(sql: Schema.bumpKeysVersion)
         }
     }
 
-    public func tenant(named name: String) async throws -> TenantRecord? {
+    public func upsertTenant(_ t: TenantRecord) async throws {
+        try await db.write { db in
+            try db.execute(sql: "INSERT INTO tenants (\(Schema.tenantColumns)) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, kind = excluded.kind, plan = excluded.plan, limits_json = excluded.limits_json",
+                           arguments: tenantValues(t))
+            try db.execute(sql: Schema.bumpKeysVersion)
+        }
+    }
+
+    public func updateTenant(id: String, plan: String?, limits: Limits?) async throws {
+        try await db.write { db in
+            if let plan { try db.execute(sql: "UPDATE tenants SET plan = ? WHERE id = ?", arguments: [plan, id]) }
+            if let limits { try db.execute(sql: "UPDATE tenants SET limits_json = ? WHERE id = ?", arguments: [limits.json.jsonString, id]) }
+            try db.execute(sql: Schema.bumpKeysVersion)
+        }
+    }
+
+    func tenants(_ sql: String, _ args: StatementArguments) async throws -> [TenantRecord] {
         try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map {
-                TenantRecord(id: $0["id"], name: $0["name"], kind: $0["kind"], createdAtMillis: $0["created_at_ms"])
+            try Row.fetchAll(db, sql: "SELECT \(Schema.tenantColumns) FROM tenants \(sql)", arguments: args).map { row in
+                Schema.tenant(text: { row[$0] }, int: { row[$0] })
             }
         }
     }
 
+    public func tenant(id: String) async throws -> TenantRecord? { try await tenants("WHERE id = ?", [id]).first }
+    public func tenant(named name: String) async throws -> TenantRecord? { try await tenants("WHERE name = ?", [name]).first }
+    public func tenants() async throws -> [TenantRecord] { try await tenants("ORDER BY created_at_ms, name", []) }
+
     public func insertKey(_ k: APIKeyRecord) async throws {
         try await db.write { db in
-            try db.execute(sql: "INSERT INTO api_keys (id, tenant_id, hash, prefix, role, name, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING",
-                           arguments: [k.id, k.tenantId, k.hash, k.prefix, k.role, k.name, k.createdAtMillis, k.revokedAtMillis])
+            try db.execute(sql: "INSERT INTO api_keys (\(Schema.keyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING",
+                           arguments: Self.args(Schema.keyValues(k)))
+            try db.execute(sql: Schema.bumpKeysVersion)
         }
     }
 
-    public func activeKeys() async throws -> [APIKeyRecord] {
+    func keys(_ sql: String, _ args: StatementArguments) async throws -> [APIKeyRecord] {
         try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM api_keys WHERE revoked_at_ms IS NULL").map {
-                APIKeyRecord(id: $0["id"], tenantId: $0["tenant_id"], hash: $0["hash"], prefix: $0["prefix"], role: $0["role"],
-                             name: $0["name"], createdAtMillis: $0["created_at_ms"], revokedAtMillis: $0["revoked_at_ms"])
+            try Row.fetchAll(db, sql: "SELECT \(Schema.keyColumns) FROM api_keys \(sql)", arguments: args).map { row in
+                Schema.key(text: { row[$0] }, int: { row[$0] })
+            }
+        }
+    }
+
+    public func key(id: String) async throws -> APIKeyRecord? { try await keys("WHERE id = ?", [id]).first }
+    public func keys(tenantId: String) async throws -> [APIKeyRecord] { try await keys("WHERE tenant_id = ? ORDER BY created_at_ms, id", [tenantId]) }
+    public func activeKeys(nowMillis: Int64) async throws -> [APIKeyRecord] {
+        try await keys("WHERE revoked_at_ms IS NULL AND (expires_at_ms IS NULL OR expires_at_ms > ?)", [nowMillis])
+    }
+
+    public func revokeLineage(_ lineageId: String, atMillis: Int64) async throws {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE api_keys SET revoked_at_ms = ? WHERE lineage_id = ? AND revoked_at_ms IS NULL", arguments: [atMillis, lineageId])
+            try db.execute(sql: Schema.bumpKeysVersion)
+        }
+    }
+
+    public func updateLineage(_ lineageId: String, scopes: KeyScopes?, limits: Limits?) async throws {
+        try await db.write { db in
+            if let scopes { try db.execute(sql: "UPDATE api_keys SET scopes_json = ? WHERE lineage_id = ?", arguments: [scopes.json.jsonString, lineageId]) }
+            if let limits { try db.execute(sql: "UPDATE api_keys SET limits_json = ? WHERE lineage_id = ?", arguments: [limits.json.jsonString, lineageId]) }
+            try db.execute(sql: Schema.bumpKeysVersion)
+        }
+    }
+
+    public func expireKey(id: String, atMillis: Int64) async throws {
+        try await db.write { db in
+            try db.execute(sql: "UPDATE api_keys SET expires_at_ms = ? WHERE id = ?", arguments: [atMillis, id])
+            try db.execute(sql: Schema.bumpKeysVersion)
+        }
+    }
+
+    public func keysVersion() async throws -> Int64 {
+        try await db.read { db in try Int64.fetchOne(db, sql: "SELECT version FROM lucair_state WHERE name = 'keys'") ?? 0 }
+    }
+
+    public func usageSummary(tenantId: String, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummaryRow] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: Schema.usageSummarySQL, arguments: [tenantId, fromMillis, toMillis]).map {
+                UsageSummaryRow(keyId: $0["key_id"], tier: $0["tier"], model: $0["model"], requests: $0["requests"],
+                                inputTokens: $0["input_tokens"], cachedInputTokens: $0["cached_input_tokens"],
+                                cacheWriteTokens: $0["cache_write_tokens"], outputTokens: $0["output_tokens"], costNano: $0["cost_nano"])
             }
         }
     }
@@ -76,15 +157,7 @@ public final class SQLiteStorage: Storage {
         try await db.write { db in
             let stmt = try db.cachedStatement(sql: Self.insertUsageSQL)
             for r in records {
-                let args: [(any DatabaseValueConvertible)?] = Schema.usageValues(r).map {
-                    switch $0 {
-                    case .text(let s): s
-                    case .int(let i): i
-                    case .bool(let b): b
-                    case .null: nil
-                    }
-                }
-                try stmt.execute(arguments: StatementArguments(args))
+                try stmt.execute(arguments: Self.args(Schema.usageValues(r)))
             }
         }
     }
@@ -98,6 +171,12 @@ public final class SQLiteStorage: Storage {
 
     public func usageCount() async throws -> Int {
         try await db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_records") ?? 0 }
+    }
+
+    public func spend(sinceMillis: Int64) async throws -> [(tenantId: String, keyId: String, costNano: NanoUSD)] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: Schema.spendSQL, arguments: [sinceMillis]).map { ($0["tenant_id"], $0["key_id"], $0["cost_nano"]) }
+        }
     }
 
     public func close() async throws {

@@ -1,4 +1,5 @@
 import LucairCore
+import LucairWire
 
 /// The schema, one migration list for both databases. Each entry is applied once, in order, and
 /// recorded; a migration is never edited after it ships (add a new one).
@@ -25,7 +26,59 @@ enum Schema {
                 usageDDL,
                 "CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, created_at_ms)",
             ]),
+        Migration(
+            version: 2, name: "plans_limits_scopes_rotation",
+            sqlite: v2(bigint: "INTEGER"), postgres: v2(bigint: "BIGINT")),
     ]
+
+    static func v2(bigint: String) -> [String] {
+        [
+            "ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT 'enterprise'",
+            "ALTER TABLE tenants ADD COLUMN limits_json TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE api_keys ADD COLUMN lineage_id TEXT NOT NULL DEFAULT ''",
+            "UPDATE api_keys SET lineage_id = id",
+            "ALTER TABLE api_keys ADD COLUMN scopes_json TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE api_keys ADD COLUMN limits_json TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE api_keys ADD COLUMN expires_at_ms \(bigint)",
+            "CREATE INDEX api_keys_tenant ON api_keys (tenant_id)",
+            "CREATE INDEX api_keys_lineage ON api_keys (lineage_id)",
+            "CREATE TABLE lucair_state (name TEXT PRIMARY KEY, version \(bigint) NOT NULL)",
+            "INSERT INTO lucair_state (name, version) VALUES ('keys', 1)",
+        ]
+    }
+
+    static let tenantColumns = "id, name, kind, plan, limits_json, created_at_ms"
+    static let keyColumns = "id, lineage_id, tenant_id, hash, prefix, role, name, scopes_json, limits_json, created_at_ms, expires_at_ms, revoked_at_ms"
+    static let bumpKeysVersion = "UPDATE lucair_state SET version = version + 1 WHERE name = 'keys'"
+
+    static func tenant(text: (String) -> String?, int: (String) -> Int64?) -> TenantRecord {
+        TenantRecord(id: text("id") ?? "", name: text("name") ?? "", kind: text("kind") ?? "", plan: text("plan") ?? "enterprise",
+                     limits: (try? Limits(json: try? JSON.parse(text("limits_json") ?? "{}"))) ?? Limits(),
+                     createdAtMillis: int("created_at_ms") ?? 0)
+    }
+
+    static func key(text: (String) -> String?, int: (String) -> Int64?) -> APIKeyRecord {
+        APIKeyRecord(id: text("id") ?? "", lineageId: text("lineage_id"), tenantId: text("tenant_id") ?? "", hash: text("hash") ?? "",
+                     prefix: text("prefix") ?? "", role: text("role") ?? "tenant", name: text("name") ?? "",
+                     scopes: (try? KeyScopes(json: try? JSON.parse(text("scopes_json") ?? "{}"))) ?? KeyScopes(),
+                     limits: (try? Limits(json: try? JSON.parse(text("limits_json") ?? "{}"))) ?? Limits(),
+                     createdAtMillis: int("created_at_ms") ?? 0, expiresAtMillis: int("expires_at_ms"), revokedAtMillis: int("revoked_at_ms"))
+    }
+
+    static func keyValues(_ k: APIKeyRecord) -> [Value] {
+        [.text(k.id), .text(k.lineageId), .text(k.tenantId), .text(k.hash), .text(k.prefix), .text(k.role), .text(k.name),
+         .text(k.scopes.json.jsonString), .text(k.limits.json.jsonString), .int(k.createdAtMillis),
+         k.expiresAtMillis.map { .int($0) } ?? .null, k.revokedAtMillis.map { .int($0) } ?? .null]
+    }
+
+    static let usageSummarySQL = """
+        SELECT key_id, tier, model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(cached_input_tokens) AS cached_input_tokens,
+               SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_nano) AS cost_nano
+        FROM usage_records WHERE tenant_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3
+        GROUP BY key_id, tier, model ORDER BY key_id, tier, model
+        """
+
+    static let spendSQL = "SELECT tenant_id, key_id, SUM(cost_nano) AS cost_nano FROM usage_records WHERE created_at_ms >= $1 GROUP BY tenant_id, key_id"
 
     /// Usage record columns in insert order. These SQL types mean the same in SQLite and PostgreSQL.
     static let usageColumns: [(name: String, type: String)] = {

@@ -1,63 +1,132 @@
 import LucairCore
+import LucairWire
 
-/// A tenant (the tenancy issue adds plans, quotas and self-serve).
+/// A tenancy: internal teams (meters only) and outside companies (prepaid wallet) alike.
 public struct TenantRecord: Sendable, Equatable {
     public var id: String
     public var name: String
     /// `internal` (meters only) or `external` (prepaid wallet).
     public var kind: String
+    public var plan: String
+    /// Overrides of the plan's limits.
+    public var limits: Limits
     public var createdAtMillis: Int64
 
-    public init(id: String, name: String, kind: String, createdAtMillis: Int64) {
+    public init(id: String, name: String, kind: String, plan: String = "enterprise", limits: Limits = Limits(), createdAtMillis: Int64) {
         self.id = id
         self.name = name
         self.kind = kind
+        self.plan = plan
+        self.limits = limits
         self.createdAtMillis = createdAtMillis
     }
 }
 
 /// An API key as stored: never the key itself, only its SHA-256 (keys carry 256 random bits, so a
 /// plain hash is as strong as a slow one) and a short prefix to recognise it by.
+///
+/// Rotation makes a new record with the same `lineageId` and gives the old one an expiry (the grace
+/// window). Limits, windows and budgets are keyed by lineage, so rotating never resets them.
 public struct APIKeyRecord: Sendable, Equatable {
     public var id: String
+    public var lineageId: String
     public var tenantId: String
     public var hash: String
     public var prefix: String
-    /// `operator` (may administer Lucair) or `tenant`.
+    /// `operator` (administers Lucair), `tenant_admin` (administers its tenant) or `tenant`.
     public var role: String
     public var name: String
+    public var scopes: KeyScopes
+    public var limits: Limits
     public var createdAtMillis: Int64
+    public var expiresAtMillis: Int64?
     public var revokedAtMillis: Int64?
 
-    public init(id: String, tenantId: String, hash: String, prefix: String, role: String, name: String,
-                createdAtMillis: Int64, revokedAtMillis: Int64? = nil) {
+    public init(id: String, lineageId: String? = nil, tenantId: String, hash: String, prefix: String, role: String, name: String,
+                scopes: KeyScopes = KeyScopes(), limits: Limits = Limits(), createdAtMillis: Int64,
+                expiresAtMillis: Int64? = nil, revokedAtMillis: Int64? = nil) {
         self.id = id
+        self.lineageId = lineageId ?? id
         self.tenantId = tenantId
         self.hash = hash
         self.prefix = prefix
         self.role = role
         self.name = name
+        self.scopes = scopes
+        self.limits = limits
         self.createdAtMillis = createdAtMillis
+        self.expiresAtMillis = expiresAtMillis
         self.revokedAtMillis = revokedAtMillis
+    }
+
+    public func isActive(at now: Int64) -> Bool { revokedAtMillis == nil && (expiresAtMillis.map { $0 > now } ?? true) }
+}
+
+/// Usage totals of one tenant for a period, by key, tier and model.
+public struct UsageSummaryRow: Sendable, Equatable {
+    public var keyId: String
+    public var tier: String
+    public var model: String
+    public var requests: Int64
+    public var inputTokens: Int64
+    public var cachedInputTokens: Int64
+    public var cacheWriteTokens: Int64
+    public var outputTokens: Int64
+    public var costNano: NanoUSD
+
+    public init(keyId: String, tier: String, model: String, requests: Int64, inputTokens: Int64, cachedInputTokens: Int64,
+                cacheWriteTokens: Int64, outputTokens: Int64, costNano: NanoUSD) {
+        self.keyId = keyId
+        self.tier = tier
+        self.model = model
+        self.requests = requests
+        self.inputTokens = inputTokens
+        self.cachedInputTokens = cachedInputTokens
+        self.cacheWriteTokens = cacheWriteTokens
+        self.outputTokens = outputTokens
+        self.costNano = costNano
     }
 }
 
 /// Everything Lucair keeps, behind one interface with two implementations: SQLite (embedded,
 /// single replica) and PostgreSQL (replicas share state). None of it is called on the request path
 /// except through the batched usage writer.
+///
+/// Every change to tenants or keys bumps a version counter in the same transaction; replicas poll
+/// `keysVersion()` and reload when it moves (that is how a revocation reaches every replica).
 public protocol Storage: Sendable {
     /// Applies pending migrations (idempotent; safe when several replicas start at once).
     func migrate() async throws
     /// Versions applied, for tests and `/health`.
     func appliedMigrations() async throws -> [Int]
+    /// Inserts a tenant; throws `StorageError.conflict` when the name is taken.
+    func createTenant(_ t: TenantRecord) async throws
+    /// Inserts or updates (bootstrap only).
     func upsertTenant(_ t: TenantRecord) async throws
+    func updateTenant(id: String, plan: String?, limits: Limits?) async throws
+    func tenant(id: String) async throws -> TenantRecord?
     func tenant(named: String) async throws -> TenantRecord?
+    func tenants() async throws -> [TenantRecord]
     func insertKey(_ k: APIKeyRecord) async throws
-    func activeKeys() async throws -> [APIKeyRecord]
+    func key(id: String) async throws -> APIKeyRecord?
+    /// Every key of a tenant, revoked and expired ones included.
+    func keys(tenantId: String) async throws -> [APIKeyRecord]
+    /// Keys that authenticate now: not revoked, not expired.
+    func activeKeys(nowMillis: Int64) async throws -> [APIKeyRecord]
+    /// Revokes every key of a lineage (the key and its rotations).
+    func revokeLineage(_ lineageId: String, atMillis: Int64) async throws
+    /// Changes the scopes and/or limits of every key of a lineage.
+    func updateLineage(_ lineageId: String, scopes: KeyScopes?, limits: Limits?) async throws
+    /// Sets a key's expiry (the old key's grace window after a rotation).
+    func expireKey(id: String, atMillis: Int64) async throws
+    func keysVersion() async throws -> Int64
     /// Inserts records; a request id already stored is skipped (idempotent by request id).
     func insertUsage(_ records: [UsageRecord]) async throws
     func usage(requestId: String) async throws -> UsageRecord?
     func usageCount() async throws -> Int
+    func usageSummary(tenantId: String, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummaryRow]
+    /// Cost per (tenant, key lineage) since a time: seeds the spend-cap windows at start-up.
+    func spend(sinceMillis: Int64) async throws -> [(tenantId: String, keyId: String, costNano: NanoUSD)]
     func close() async throws
 }
 
@@ -75,7 +144,13 @@ public enum StorageFactory {
 
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    public var isConflict = false
     public init(_ d: String) { description = d }
+    public static func conflict(_ d: String) -> StorageError {
+        var e = StorageError(d)
+        e.isConflict = true
+        return e
+    }
 }
 
 import Logging

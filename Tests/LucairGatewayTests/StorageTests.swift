@@ -38,7 +38,7 @@ import Testing
             try await g.waitForAll()
         }
         try await s.migrate()
-        #expect(try await s.appliedMigrations() == [1])
+        #expect(try await s.appliedMigrations() == [1, 2])
         try await s.close()
     }
 
@@ -70,10 +70,28 @@ import Testing
         dead.id = "key_dead_\(tenant)"
         dead.hash = "h2_\(tenant)"
         dead.revokedAtMillis = 2
+        var expired = live
+        expired.id = "key_exp_\(tenant)"
+        expired.hash = "h3_\(tenant)"
+        expired.expiresAtMillis = 1_000
+        let v0 = try await s.keysVersion()
         try await s.insertKey(live)
         try await s.insertKey(dead)
-        let active = try await s.activeKeys().filter { $0.tenantId == tenant }
-        #expect(active.map(\.id) == [live.id])
+        try await s.insertKey(expired)
+        #expect(try await s.keysVersion() > v0)  // replicas see the change
+        let active = try await s.activeKeys(nowMillis: 2_000).filter { $0.tenantId == tenant }
+        #expect(active.map { $0.id } == [live.id])
+        // Rotation bookkeeping: scopes and limits change for the whole lineage; revocation too.
+        try await s.updateLineage(live.lineageId, scopes: KeyScopes(models: ["m"]), limits: Limits(rpm: 5))
+        let updated = try #require(try await s.key(id: live.id))
+        #expect(updated.scopes.models == ["m"] && updated.limits.rpm == 5)
+        try await s.revokeLineage(live.lineageId, atMillis: 3_000)
+        #expect(try await s.activeKeys(nowMillis: 2_000).filter { $0.tenantId == tenant }.isEmpty)
+        #expect(try await s.keys(tenantId: tenant).count == 3)
+        let conflict = await #expect(throws: StorageError.self) {
+            try await s.createTenant(TenantRecord(id: "other", name: tenant, kind: "internal", createdAtMillis: 1))
+        }
+        #expect(conflict?.isConflict == true)
         try await s.close()
     }
 }

@@ -1,14 +1,34 @@
 import Crypto
 import Foundation
+import LucairCore
 import LucairStorage
 import Synchronization
 
-/// Who is calling: the tenant and key behind a valid API key.
+/// Who is calling: the key, its tenant and plan, and everything that limits what it may do.
 public struct Principal: Sendable, Equatable {
     public var tenantId: String
+    public var tenantName: String
+    /// The key record that authenticated (changes on rotation).
     public var keyId: String
+    /// The key's identity across rotations: limits, windows and budgets are keyed by it.
+    public var lineageId: String
     public var role: String
+    public var plan: Plan
+    public var scopes: KeyScopes
+    /// The key's own limits.
+    public var keyLimits: Limits
+    /// The tenant's limits: its overrides over its plan's.
+    public var tenantLimits: Limits
+    public var expiresAtMillis: Int64?
+
     public var isOperator: Bool { role == "operator" }
+    /// May administer this tenant (operators may administer every tenant).
+    public func administers(tenantId t: String) -> Bool { isOperator || (role == "tenant_admin" && tenantId == t) }
+
+    /// The tiers this key may reach: the plan's ceiling, narrowed by the key's scopes.
+    public func allows(tier: Tier, model: String) -> Bool {
+        plan.allows(tier) && (scopes.tiers.isEmpty || scopes.tiers.contains(tier)) && (scopes.models.isEmpty || scopes.models.contains(model))
+    }
 }
 
 public enum APIKeys {
@@ -63,22 +83,23 @@ public enum APIKeys {
 }
 
 /// Every active key, in memory, so authentication costs one hash and one dictionary lookup and
-/// never a database round trip.
+/// never a database round trip. `KeyRefresher` reloads it when storage's version moves.
 public final class KeyRing: Sendable {
     let byHash = Mutex<[String: Principal]>([:])
 
     public init() {}
 
-    public func load(_ records: [APIKeyRecord]) {
+    public func load(keys: [APIKeyRecord], tenants: [TenantRecord], plans: [String: Plan]) {
+        let tenantById = Dictionary(tenants.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var map: [String: Principal] = [:]
-        for r in records where r.revokedAtMillis == nil {
-            map[r.hash] = Principal(tenantId: r.tenantId, keyId: r.id, role: r.role)
+        for k in keys where k.revokedAtMillis == nil {
+            guard let t = tenantById[k.tenantId] else { continue }
+            let plan = plans[t.plan] ?? Plan(name: t.plan, ceiling: .baseline)  // an unknown plan gets the least
+            map[k.hash] = Principal(
+                tenantId: t.id, tenantName: t.name, keyId: k.id, lineageId: k.lineageId, role: k.role, plan: plan,
+                scopes: k.scopes, keyLimits: k.limits, tenantLimits: t.limits.over(plan.limits), expiresAtMillis: k.expiresAtMillis)
         }
         byHash.withLock { $0 = map }
-    }
-
-    public func add(_ r: APIKeyRecord) {
-        byHash.withLock { $0[r.hash] = Principal(tenantId: r.tenantId, keyId: r.id, role: r.role) }
     }
 
     public func principal(forKey key: String) -> Principal? {

@@ -12,6 +12,8 @@ public struct ServedBy: Sendable {
     public var model: String
     public var deployment: String
     public var reason: String
+    /// Rate-limit state for the response headers.
+    public var rateLimitHeaders: [(String, String)] = []
 }
 
 /// What a finished request cost.
@@ -43,9 +45,11 @@ public final class ChatService: Sendable {
     let providers: Providers
     let usage: UsageWriter
     let metrics: GatewayMetrics
+    let limiter: RateLimiter
     let logger: Logger
 
-    init(catalog: ModelCatalog, prices: PriceBook, providers: Providers, usage: UsageWriter, metrics: GatewayMetrics, logger: Logger) {
+    init(catalog: ModelCatalog, prices: PriceBook, providers: Providers, usage: UsageWriter, metrics: GatewayMetrics, limiter: RateLimiter, logger: Logger) {
+        self.limiter = limiter
         self.catalog = catalog
         self.prices = prices
         self.providers = providers
@@ -61,6 +65,7 @@ public final class ChatService: Sendable {
         var resolution: Resolution
         var started: ContinuousClock.Instant
         var createdAt: Int
+        var admission: RateLimiter.Admission
     }
 
     func context(_ request: ChatRequest, principal: Principal, requestId: String) throws -> Context {
@@ -69,8 +74,14 @@ public final class ChatService: Sendable {
             throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
                                message: "The model '\(request.model)' does not exist on this gateway. Available: \(names).", origin: .client)
         }
+        guard principal.allows(tier: r.tier, model: r.model) else {
+            throw GatewayError(status: 403, type: "invalid_request_error", code: "model_not_allowed", param: "model",
+                               message: "This key may not use '\(request.model)' (tier \(r.tier.rawValue)). Its plan '\(principal.plan.name)' reaches up to \(principal.plan.ceiling.rawValue)\(principal.scopes.tiers.isEmpty && principal.scopes.models.isEmpty ? "" : ", narrowed by the key's scopes"). Use 'auto' or an allowed tier.", origin: .client)
+        }
+        let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
+        let admission = try limiter.admit(principal, estimatedTokens: estimate)
         return Context(request: request, principal: principal, requestId: requestId, resolution: r,
-                       started: .now, createdAt: Int(Date().timeIntervalSince1970))
+                       started: .now, createdAt: Int(Date().timeIntervalSince1970), admission: admission)
     }
 
     func envelope(_ c: Context) -> ChunkEnvelope {
@@ -78,7 +89,8 @@ public final class ChatService: Sendable {
     }
 
     func servedBy(_ c: Context, _ d: Deployment) -> ServedBy {
-        ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name, reason: c.resolution.reason)
+        ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name, reason: c.resolution.reason,
+                 rateLimitHeaders: c.admission.headers)
     }
 
     /// Tries each deployment of the tier in turn while the failure is one another may not share.
@@ -220,12 +232,13 @@ public final class ChatService: Sendable {
         let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
         let total = ContinuousClock.now - c.started
         let record = UsageRecord(
-            requestId: c.requestId, tenantId: c.principal.tenantId, keyId: c.principal.keyId, endpoint: "chat.completions",
+            requestId: c.requestId, tenantId: c.principal.tenantId, keyId: c.principal.lineageId, endpoint: "chat.completions",
             tier: tier, model: model, deployment: deployment?.name ?? "", stream: c.request.stream, status: status,
             errorType: errorType, usage: u, priceVersion: priced?.version ?? "unpriced", unitPrice: price,
             queueMicros: 0, ttftMicros: (ttft ?? total).micros, totalMicros: total.micros,
             createdAtMillis: Int64(c.createdAt) * 1000)
         usage.record(record)
+        limiter.settle(c.admission, actualTokens: u.promptTokens + u.outputTokens, cost: record.costNano)
         metrics.requests(endpoint: "chat.completions", tier: tier, model: model, status: status).increment()
         if u.promptTokens + u.outputTokens > 0 {
             metrics.tokens(kind: "input", tier: tier, model: model).increment(by: Int64(u.inputTokens))

@@ -34,6 +34,7 @@ extension GatewayError {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let requestId { headers[.lucairRequestId] = requestId }
         if let r = retryAfterSeconds { headers[.retryAfter] = String(r) }
+        for (k, v) in self.headers { if let name = HTTPField.Name(k) { headers[name] = v } }
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: openAIBody.serialized())))
     }
 }

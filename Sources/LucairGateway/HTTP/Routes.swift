@@ -10,23 +10,37 @@ import NIOCore
 struct Routes {
     let gateway: Gateway
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<LucairContext>) {
         router.get("/health") { _, _ in try await self.health() }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.gateway.metrics.render())))
         }
-        router.get("/v1/models") { request, _ in
-            _ = try self.authenticate(request)
+        router.get("/v1/models") { request, context in
+            _ = try self.authenticate(request, context, endpoint: "models")
             return self.json(self.gateway.modelList())
         }
         router.post("/v1/chat/completions") { request, context in try await self.chat(request, context) }
         router.post("/v1/embeddings") { request, context in try await self.embeddings(request, context) }
+        AdminRoutes(routes: self).register(on: router)
     }
 
-    func authenticate(_ request: Request) throws -> Principal {
+    /// The caller's principal, checked against the key's expiry, endpoint scope and IP allow-list.
+    func authenticate(_ request: Request, _ context: LucairContext, endpoint: String) throws -> Principal {
         guard let auth = request.headers[.authorization] else { throw GatewayError.missingKey }
         let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
         guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
+        if let exp = p.expiresAtMillis, exp <= Int64(Date().timeIntervalSince1970 * 1000) {
+            throw GatewayError(status: 401, type: "invalid_request_error", code: "expired_api_key",
+                               message: "This API key has expired. Use its replacement, or ask your tenant admin for a new key.", origin: .client)
+        }
+        guard p.scopes.allows(endpoint: endpoint) else {
+            throw GatewayError(status: 403, type: "invalid_request_error", code: "endpoint_not_allowed",
+                               message: "This API key may not call \(request.uri.path). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
+        }
+        guard p.scopes.allows(ip: context.remoteAddress?.ipAddress) else {
+            throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
+                               message: "This API key may not be used from \(context.remoteAddress?.ipAddress ?? "this address"); see its ip_allow_list.", origin: .client)
+        }
         return p
     }
 
@@ -44,8 +58,8 @@ struct Routes {
         }
     }
 
-    func chat(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let principal = try authenticate(request)
+    func chat(_ request: Request, _ context: LucairContext) async throws -> Response {
+        let principal = try authenticate(request, context, endpoint: "chat.completions")
         let body = try await jsonBody(request)
         let chat: ChatRequest
         do { chat = try ChatRequest.parse(body) } catch { throw GatewayError(error) }
@@ -71,8 +85,8 @@ struct Routes {
         }
     }
 
-    func embeddings(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let principal = try authenticate(request)
+    func embeddings(_ request: Request, _ context: LucairContext) async throws -> Response {
+        let principal = try authenticate(request, context, endpoint: "embeddings")
         let body = try await jsonBody(request)
         let (out, model) = try await gateway.embeddings(body, principal: principal)
         var headers: HTTPFields = [.contentType: "application/json"]
@@ -84,8 +98,8 @@ struct Routes {
         json(await gateway.health())
     }
 
-    func json(_ v: JSONValue) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: v.serialized())))
+    func json(_ v: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: v.serialized())))
     }
 
     func served(_ s: ServedBy, into h: inout HTTPFields) {
@@ -94,6 +108,7 @@ struct Routes {
         h[.lucairModel] = s.model
         h[.lucairDeployment] = s.deployment
         h[.lucairRouteReason] = s.reason
+        for (k, v) in s.rateLimitHeaders { if let name = HTTPField.Name(k) { h[name] = v } }
     }
 
     func billed(_ b: Bill, into h: inout HTTPFields) {

@@ -27,7 +27,7 @@ struct Lucair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucair",
         abstract: "Lucair: an OpenAI-compatible gateway that serves each call from the cheapest model that clears its quality bar.",
-        subcommands: [Serve.self, Keys.self, ConfigCommand.self])
+        subcommands: [Serve.self, Tenants.self, Keys.self, ConfigCommand.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -89,7 +89,7 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Keys: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "API keys.", subcommands: [Generate.self])
+    static let configuration = CommandConfiguration(abstract: "API keys.", subcommands: [Mint.self, List.self, Rotate.self, Revoke.self, Generate.self])
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a new random sk-luc- key (for auth.admin_key).")

@@ -1,0 +1,138 @@
+import Foundation
+import LucairCore
+import Synchronization
+
+/// Requests per minute, tokens per minute, concurrent requests and daily / monthly spend caps,
+/// per key lineage and per tenant, counted in this process (single replica; see ARCHITECTURE.md).
+///
+/// Minutes are fixed windows aligned to the clock. Tokens are reserved before forwarding (the
+/// prompt estimate plus the requested max output, 1024 when unset) and settled to the actual count
+/// after, in the window they were reserved in.
+public final class RateLimiter: Sendable {
+    struct Counter {
+        var minute: Int64 = -1
+        var requests = 0
+        var tokens = 0
+        var inFlight = 0
+        var day: Int64 = -1
+        var spentToday: NanoUSD = 0
+        var month: Int64 = -1
+        var spentThisMonth: NanoUSD = 0
+    }
+
+    /// A granted admission: what to settle and release when the request ends.
+    public struct Admission: Sendable {
+        let keys: [String]
+        let minute: Int64
+        var reservedTokens: Int
+        /// Rate-limit headers for the response (OpenAI's names).
+        public let headers: [(String, String)]
+        static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
+    }
+
+    let counters = Mutex<[String: Counter]>([:])
+    public static let defaultMaxOutput = 1024
+
+    public init() {}
+
+    public static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Spend already recorded (from storage, at start-up), so a restart does not reset budgets.
+    public func seed(spentToday: [String: NanoUSD], spentThisMonth: [String: NanoUSD], nowMillis: Int64 = nowMillis()) {
+        let (day, month) = Self.dayAndMonth(nowMillis)
+        counters.withLock { c in
+            for (k, v) in spentToday { c[k, default: Counter()].day = day; c[k, default: Counter()].spentToday = v }
+            for (k, v) in spentThisMonth { c[k, default: Counter()].month = month; c[k, default: Counter()].spentThisMonth = v }
+        }
+    }
+
+    static func dayAndMonth(_ ms: Int64) -> (Int64, Int64) {
+        let day = ms / 86_400_000
+        let comps = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date(timeIntervalSince1970: Double(ms) / 1000))
+        return (day, Int64((comps.year ?? 1970) * 12 + (comps.month ?? 1)))
+    }
+
+    public func admit(_ p: Principal, estimatedTokens: Int, nowMillis: Int64 = nowMillis()) throws -> Admission {
+        let scopes: [(key: String, limits: Limits, label: String)] = [("k:" + p.lineageId, p.keyLimits, "key"), ("t:" + p.tenantId, p.tenantLimits, "tenant")]
+        let active = scopes.filter { s in
+            let l = s.limits
+            return l.rpm != nil || l.tpm != nil || l.maxConcurrent != nil || l.dailySpendCapNano != nil || l.monthlySpendCapNano != nil
+        }
+        if active.isEmpty { return .none }
+        let minute = nowMillis / 60_000
+        let resetSeconds = Int((minute + 1) * 60_000 - nowMillis + 999) / 1000
+        let (day, month) = Self.dayAndMonth(nowMillis)
+        return try counters.withLock { c in
+            // Check everything first, then count: a refused request consumes nothing.
+            var headers: [(String, String)] = []
+            for s in active {
+                var k = c[s.key] ?? Counter()
+                if k.minute != minute { k.minute = minute; k.requests = 0; k.tokens = 0 }
+                if k.day != day { k.day = day; k.spentToday = 0 }
+                if k.month != month { k.month = month; k.spentThisMonth = 0 }
+                c[s.key] = k
+                let l = s.limits
+                if let cap = l.monthlySpendCapNano, k.spentThisMonth >= cap {
+                    throw Self.quota("The \(s.label)'s monthly spend cap (\(Money.display(cap))) is used up. It resets at the start of next month (UTC), or ask your admin to raise it.")
+                }
+                if let cap = l.dailySpendCapNano, k.spentToday >= cap {
+                    throw Self.quota("The \(s.label)'s daily spend cap (\(Money.display(cap))) is used up. It resets at midnight UTC, or ask your admin to raise it.")
+                }
+                if let max = l.maxConcurrent, k.inFlight >= max {
+                    throw Self.limited("Too many concurrent requests for this \(s.label) (limit \(max)). Wait for one to finish.", retryAfter: 1, headers: [])
+                }
+                if let rpm = l.rpm {
+                    let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - k.requests - 1))),
+                             ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
+                    if k.requests >= rpm {
+                        throw Self.limited("Rate limit reached for this \(s.label): \(rpm) requests per minute. Try again in \(resetSeconds)s.", retryAfter: resetSeconds,
+                                           headers: [h[0], ("x-ratelimit-remaining-requests", "0"), h[2]])
+                    }
+                    headers += h
+                }
+                if let tpm = l.tpm {
+                    let h = [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens - estimatedTokens))),
+                             ("x-ratelimit-reset-tokens", "\(resetSeconds)s")]
+                    if k.tokens + estimatedTokens > tpm {
+                        throw Self.limited("Rate limit reached for this \(s.label): \(tpm) tokens per minute (this request needs about \(estimatedTokens); lower max_tokens or try again in \(resetSeconds)s).",
+                                           retryAfter: resetSeconds, headers: [h[0], ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens))), h[2]])
+                    }
+                    headers += h
+                }
+            }
+            for s in active {
+                c[s.key]!.requests += 1
+                c[s.key]!.tokens += estimatedTokens
+                c[s.key]!.inFlight += 1
+            }
+            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, headers: headers)
+        }
+    }
+
+    /// Ends an admitted request: frees its concurrency slot, replaces the token reservation by the
+    /// actual count and adds its cost to the spend windows.
+    public func settle(_ a: Admission, actualTokens: Int, cost: NanoUSD, nowMillis: Int64 = nowMillis()) {
+        guard !a.keys.isEmpty else { return }
+        let (day, month) = Self.dayAndMonth(nowMillis)
+        counters.withLock { c in
+            for key in a.keys {
+                guard var k = c[key] else { continue }
+                k.inFlight = max(0, k.inFlight - 1)
+                if k.minute == a.minute { k.tokens = max(0, k.tokens - a.reservedTokens + actualTokens) }
+                if k.day == day { k.spentToday += cost }
+                if k.month == month { k.spentThisMonth += cost }
+                c[key] = k
+            }
+        }
+    }
+
+    static func limited(_ message: String, retryAfter: Int, headers: [(String, String)]) -> GatewayError {
+        var e = GatewayError(status: 429, type: "requests", code: "rate_limit_exceeded", message: message, origin: .client, retryAfterSeconds: retryAfter)
+        e.headers = headers
+        return e
+    }
+
+    static func quota(_ message: String) -> GatewayError {
+        GatewayError(status: 429, type: "insufficient_quota", code: "insufficient_quota", message: message, origin: .client)
+    }
+}
