@@ -252,7 +252,7 @@ class Gateway:
 
     def http(self, **kwargs: Any) -> httpx.Client:
         """A plain HTTP client on the gateway's root URL, authenticated unless headers say otherwise."""
-        headers = {"Authorization": f"Bearer {self.api_key}"}
+        headers = {"Authorization": f"Bearer {kwargs.pop('api_key', self.api_key)}"}
         headers.update(kwargs.pop("headers", {}))
         return httpx.Client(base_url=self.root_url, headers=headers, timeout=kwargs.pop("timeout", 60), **kwargs)
 
@@ -277,6 +277,7 @@ def lucair(fake_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
     config = tmp / "lucair.toml"
     config.write_text(lucair_config(fake_upstream.port, tmp))
     gw = _start_gateway("lucair", [str(_binary("lucair")), "serve", "--config", str(config)], tmp, ADMIN_KEY, timeout=60)
+    gw.config_path = config  # the CLI tests administer the same storage
     try:
         yield gw
     finally:
