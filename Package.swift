@@ -77,6 +77,11 @@ let package = Package(
             "LucairFakes",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Micro-benchmarks of request-path pieces without I/O, for docs/benchmarks.md.
+        .executableTarget(name: "lucair-microbench", dependencies: [
+            "LucairGateway", "LucairCore", "LucairStorage",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         // Load generator for docs/benchmarks.md.
         .executableTarget(name: "lucair-loadgen", dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

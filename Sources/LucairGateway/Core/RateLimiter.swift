@@ -46,10 +46,16 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// UTC day number and month number (year × 12 + month); the calendar is consulted once a day.
+    static let monthCache = Mutex<(day: Int64, month: Int64)>((-1, 0))
+
     static func dayAndMonth(_ ms: Int64) -> (Int64, Int64) {
         let day = ms / 86_400_000
+        if let cached = monthCache.withLock({ $0.day == day ? $0.month : nil }) { return (day, cached) }
         let comps = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date(timeIntervalSince1970: Double(ms) / 1000))
-        return (day, Int64((comps.year ?? 1970) * 12 + (comps.month ?? 1)))
+        let month = Int64((comps.year ?? 1970) * 12 + (comps.month ?? 1))
+        monthCache.withLock { $0 = (day, month) }
+        return (day, month)
     }
 
     public func admit(_ p: Principal, estimatedTokens: Int, nowMillis: Int64 = nowMillis()) throws -> Admission {
