@@ -80,6 +80,7 @@ let package = Package(
         // Micro-benchmarks of request-path pieces without I/O, for docs/benchmarks.md.
         .executableTarget(name: "lucair-microbench", dependencies: [
             "LucairGateway", "LucairCore", "LucairStorage",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         // Load generator for docs/benchmarks.md.

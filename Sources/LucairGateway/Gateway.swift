@@ -49,7 +49,7 @@ public final class Gateway: Sendable {
         usage = UsageWriter(storage: storage, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient)
-        limiter = RateLimiter()
+        limiter = RateLimiter(shared: storage as? any SharedRateWindows, logger: logger)
         chat = ChatService(catalog: catalog, prices: config.prices, providers: providers, usage: usage, metrics: metrics, limiter: limiter, logger: logger)
         let dataDir = Gateway.dataDir(config)
         engines = config.engines.map { e in
@@ -128,13 +128,14 @@ public final class Gateway: Sendable {
         let migrations = (try? await storage.appliedMigrations()) ?? []
         if migrations.isEmpty { degraded = true }
         let keyRefreshError = refresher.lastError
-        if keyRefreshError != nil { degraded = true }
+        if keyRefreshError != nil || limiter.degraded { degraded = true }
         return [
             "status": degraded ? "degraded" : "ok",
             "storage": ["kind": .string(config.storageURL.hasPrefix("sqlite") ? "sqlite" : "postgres"), "migrations": .array(migrations.map { .int($0) })],
             "engines": .array(engineStates),
             "usage_writer": ["pending": .int(usage.pending)],
             "keys": ["refresh_error": keyRefreshError.map { .string($0) } ?? nil],
+            "limits": ["shared": .bool(limiter.shared != nil), "shared_unreachable": .bool(limiter.degraded)],
             "tiers": .array(config.tiersServed.map { .string($0.rawValue) }),
         ]
     }

@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// PostgreSQL, for replicas that share state. The client's connection pool runs in a task owned
 /// by this object.
-public final class PostgresStorage: Storage {
+public final class PostgresStorage: Storage, SharedRateWindows {
     let client: PostgresClient
     let logger: Logger
     let runTask: Task<Void, Never>
@@ -232,6 +232,30 @@ public final class PostgresStorage: Storage {
         try await rows(Schema.spendSQL, [.int(sinceMillis)]).map { r in
             (Self.text(r, "tenant_id") ?? "", Self.text(r, "key_id") ?? "", Self.numeric(r, "cost_nano"))
         }
+    }
+
+    public func acquire(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?]) async throws -> Int? {
+        var b = PostgresBindings()
+        b.append(scopes)
+        b.append(window)
+        b.append(Int64(tokens))
+        b.append(requestLimits.map { Int64($0 ?? -1) })
+        b.append(tokenLimits.map { Int64($0 ?? -1) })
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT lucair_acquire($1, $2, $3, $4, $5)", binds: b), logger: logger)
+        for try await refused in rows.decode(Int32.self) { return refused == 0 ? nil : Int(refused) - 1 }
+        return nil
+    }
+
+    public func adjustTokens(scopes: [String], window: Int64, delta: Int) async throws {
+        var b = PostgresBindings()
+        b.append(Int64(delta))
+        b.append(scopes)
+        b.append(window)
+        try await client.query(PostgresQuery(unsafeSQL: "UPDATE rate_windows SET tokens = GREATEST(0, tokens + $1) WHERE scope = ANY($2) AND window_start = $3", binds: b), logger: logger)
+    }
+
+    public func pruneWindows(before window: Int64) async throws {
+        _ = try await rows("DELETE FROM rate_windows WHERE window_start < $1", [.int(window)])
     }
 
     public func close() async throws { runTask.cancel() }

@@ -29,6 +29,38 @@ enum Schema {
         Migration(
             version: 2, name: "plans_limits_scopes_rotation",
             sqlite: v2(bigint: "INTEGER"), postgres: v2(bigint: "BIGINT")),
+        Migration(
+            version: 3, name: "shared_rate_windows",
+            // SQLite counts limits in process (one replica); the table exists for schema parity.
+            sqlite: ["CREATE TABLE rate_windows (scope TEXT NOT NULL, window_start INTEGER NOT NULL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY (scope, window_start))"],
+            postgres: [
+                "CREATE TABLE rate_windows (scope TEXT NOT NULL, window_start BIGINT NOT NULL, requests BIGINT NOT NULL, tokens BIGINT NOT NULL, PRIMARY KEY (scope, window_start))",
+                // Counts one request and its token reservation in every scope's window, or in none:
+                // returns 0, or the 1-based index of the first scope whose limit refused it.
+                // Limits < 0 mean unlimited. Row locks serialise concurrent replicas exactly.
+                """
+                CREATE OR REPLACE FUNCTION lucair_acquire(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[])
+                RETURNS integer AS $$
+                DECLARE i integer;
+                BEGIN
+                  BEGIN
+                    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+                      INSERT INTO rate_windows (scope, window_start, requests, tokens) VALUES (p_scopes[i], p_window, 0, 0) ON CONFLICT DO NOTHING;
+                      UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
+                        WHERE scope = p_scopes[i] AND window_start = p_window
+                          AND (p_rlims[i] < 0 OR requests + 1 <= p_rlims[i])
+                          AND (p_tlims[i] < 0 OR tokens + p_tokens <= p_tlims[i]);
+                      IF NOT FOUND THEN
+                        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = i::text;
+                      END IF;
+                    END LOOP;
+                  EXCEPTION WHEN SQLSTATE 'P0001' THEN
+                    RETURN SQLERRM::integer;
+                  END;
+                  RETURN 0;
+                END $$ LANGUAGE plpgsql
+                """,
+            ]),
     ]
 
     static func v2(bigint: String) -> [String] {

@@ -130,6 +130,18 @@ public protocol Storage: Sendable {
     func close() async throws
 }
 
+/// Rate windows shared by every replica (PostgreSQL). One call per admitted request.
+public protocol SharedRateWindows: Sendable {
+    /// Counts one request and `tokens` in each scope's window, atomically across scopes and
+    /// replicas. Returns nil when admitted, else the index of the scope that refused.
+    /// A limit of nil is unlimited.
+    func acquire(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?]) async throws -> Int?
+    /// Settles a token reservation to the actual count (off the request path).
+    func adjustTokens(scopes: [String], window: Int64, delta: Int) async throws
+    /// Drops windows older than `window`.
+    func pruneWindows(before window: Int64) async throws
+}
+
 public enum StorageFactory {
     /// `sqlite://PATH`, `sqlite::memory:`, `postgres://…`.
     public static func open(url: String, logger: Logger) async throws -> any Storage {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Histogram
 import LucairCore
 import LucairGateway
@@ -8,13 +9,14 @@ import LucairStorage
 /// (p50 / p99 / max over N runs, in nanoseconds). Usage: lucair-microbench [ITERATIONS]
 let n = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
 
-func measure(_ name: String, _ op: () -> Void) {
-    for _ in 0..<min(n, 10_000) { op() }  // warm-up
+func measure(_ name: String, runs: Int = n, _ op: () async -> Void) async {
+    let n = runs
+    for _ in 0..<min(n, 10_000) { await op() }  // warm-up
     var h = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
     let clock = ContinuousClock()
     for _ in 0..<n {
         let t0 = clock.now
-        op()
+        await op()
         let d = clock.now - t0
         h.record(UInt64(d.components.attoseconds / 1_000_000_000 + d.components.seconds * 1_000_000_000))
     }
@@ -41,18 +43,32 @@ var i = 0
 
 print("| operation | runs | p50 (ns) | p99 (ns) | max (ns) |")
 print("|---|---|---|---|---|")
-measure("authenticate (SHA-256 + in-memory lookup, 10k keys)") {
+await measure("authenticate (SHA-256 + in-memory lookup, 10k keys)") {
     i &+= 1
     _ = ring.principal(forKey: secrets[i % secrets.count])
 }
 let principal = ring.principal(forKey: secrets[0])!
-measure("limit check: admit + settle (RPM, TPM, concurrency; key and tenant)") {
-    let a = try! limiter.admit(principal, estimatedTokens: 1200)
+await measure("limit check: admit + settle (RPM, TPM, concurrency; key and tenant)") {
+    let a = try! await limiter.admit(principal, estimatedTokens: 1200)
     limiter.settle(a, actualTokens: 900, cost: 1000)
 }
-measure("authenticate + admit + settle") {
+await measure("authenticate + admit + settle") {
     i &+= 1
     let p = ring.principal(forKey: secrets[i % secrets.count])!
-    let a = try! limiter.admit(p, estimatedTokens: 1200)
+    let a = try! await limiter.admit(p, estimatedTokens: 1200)
     limiter.settle(a, actualTokens: 900, cost: 1000)
+}
+
+// The same against the shared PostgreSQL rate windows, when a URL is given.
+if let url = ProcessInfo.processInfo.environment["LUCAIR_BENCH_POSTGRES_URL"] {
+    let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
+    try await store.migrate()
+    let shared = RateLimiter(shared: store as? any SharedRateWindows)
+    await measure("authenticate + admit + settle, shared PostgreSQL windows (loopback)", runs: 20_000) {
+        i &+= 1
+        let p = ring.principal(forKey: secrets[i % secrets.count])!
+        let a = try! await shared.admit(p, estimatedTokens: 1200)
+        shared.settle(a, actualTokens: 1200, cost: 1000)
+    }
+    try await store.close()
 }

@@ -36,3 +36,63 @@ import Testing
         }
     }
 }
+
+@Suite struct SharedLimitTests {
+    @Test func sixtyRPMKeyAdmitsAtMostSixtyAcrossTwoReplicas() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
+        // Stay inside one clock minute: the limit is per minute window.
+        let second = Int(Date().timeIntervalSince1970) % 60
+        if second > 40 { try await Task.sleep(for: .seconds(61 - second)) }
+        try await TestStack.with(storageURL: url) { one in
+            try await TestStack.with(storageURL: url) { two in
+                let t = try await one.tenant("rpm-\(UUID().uuidString.prefix(8))")
+                let minted = try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["rpm": 60]], key: TestStack.adminKey)
+                let key = try #require(minted.json["key"]?.stringValue)
+                try await Task.sleep(for: .milliseconds(400))  // replica two loads the new key
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { g in
+                    for i in 0..<100 {
+                        g.addTask { try await (i % 2 == 0 ? one : two).chat(key).status }
+                    }
+                    return try await g.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == 200 }.count == 60, "\(statuses.sorted())")
+                #expect(statuses.filter { $0 == 429 }.count == 40)
+                let health = try JSON.parse(try await two.get("/health", key: nil).body)
+                #expect(health["limits"]?["shared"] == true && health["limits"]?["shared_unreachable"] == false)
+            }
+        }
+    }
+}
+
+@Suite struct SharedStoreDownTests {
+    /// RPM/TPM fail open to per-replica counting when PostgreSQL cannot be reached (requests keep
+    /// flowing, each replica enforcing the limit on its own); spend caps and concurrency are counted
+    /// in process and keep failing closed.
+    @Test func rateLimitsFailOpenToThisReplicaWhenTheSharedStoreIsDown() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let down = try PostgresStorage(url: "postgres://lucair:lucair@127.0.0.1:1/none", logger: logger)
+        let limiter = RateLimiter(shared: down, logger: logger)
+        let p = Principal(tenantId: "t", tenantName: "t", keyId: "k", lineageId: "k", role: "tenant",
+                          plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(rpm: 3),
+                          tenantLimits: Limits(dailySpendCapNano: 10), expiresAtMillis: nil)
+        let start = ContinuousClock.now
+        let a = try await limiter.admit(p, estimatedTokens: 10)
+        #expect(ContinuousClock.now - start < .seconds(1))  // bounded wait, not a hang
+        #expect(limiter.degraded)
+        limiter.settle(a, actualTokens: 10, cost: 4)
+        let again = ContinuousClock.now
+        let b = try await limiter.admit(p, estimatedTokens: 10)  // counted locally, without waiting on the store again
+        #expect(ContinuousClock.now - again < .milliseconds(100))
+        limiter.settle(b, actualTokens: 10, cost: 6)
+        let third = await #expect(throws: GatewayError.self) { _ = try await limiter.admit(p, estimatedTokens: 10) }
+        // The tenant's daily cap (10 nano-USD) is spent: that fails closed whatever the store does.
+        #expect(third?.code == "insufficient_quota")
+        try await down.close()
+    }
+}
+
+import Logging
+import LucairCore
+@testable import LucairGateway
+import LucairStorage

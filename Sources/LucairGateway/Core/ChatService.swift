@@ -68,7 +68,7 @@ public final class ChatService: Sendable {
         var admission: RateLimiter.Admission
     }
 
-    func context(_ request: ChatRequest, principal: Principal, requestId: String) throws -> Context {
+    func context(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> Context {
         guard let r = catalog.resolve(request.model) else {
             let names = catalog.modelNames.map(\.id).joined(separator: ", ")
             throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
@@ -79,7 +79,7 @@ public final class ChatService: Sendable {
                                message: "This key may not use '\(request.model)' (tier \(r.tier.rawValue)). Its plan '\(principal.plan.name)' reaches up to \(principal.plan.ceiling.rawValue)\(principal.scopes.tiers.isEmpty && principal.scopes.models.isEmpty ? "" : ", narrowed by the key's scopes"). Use 'auto' or an allowed tier.", origin: .client)
         }
         let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
-        let admission = try limiter.admit(principal, estimatedTokens: estimate)
+        let admission = try await limiter.admit(principal, estimatedTokens: estimate)
         return Context(request: request, principal: principal, requestId: requestId, resolution: r,
                        started: .now, createdAt: Int(Date().timeIntervalSince1970), admission: admission)
     }
@@ -112,7 +112,7 @@ public final class ChatService: Sendable {
     // MARK: non-streaming
 
     public func complete(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> (JSONValue, ServedBy, Bill) {
-        let c = try context(request, principal: principal, requestId: requestId)
+        let c = try await context(request, principal: principal, requestId: requestId)
         let env = envelope(c)
         let outcome: ((JSONValue, TokenUsage?), Deployment)
         do {
@@ -147,7 +147,7 @@ public final class ChatService: Sendable {
 
     /// Opens the upstream stream. Throws (before any byte reaches the client) when no deployment answers.
     public func openStream(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> OpenedStream {
-        let c = try context(request, principal: principal, requestId: requestId)
+        let c = try await context(request, principal: principal, requestId: requestId)
         let env = envelope(c)
         do {
             let (s, d) = try await firstSuccess(c) { d in

@@ -1,13 +1,21 @@
 import Foundation
+import Synchronization
+import Logging
 import LucairCore
+import LucairStorage
 import Synchronization
 
 /// Requests per minute, tokens per minute, concurrent requests and daily / monthly spend caps,
-/// per key lineage and per tenant, counted in this process (single replica; see ARCHITECTURE.md).
+/// per key lineage and per tenant.
 ///
 /// Minutes are fixed windows aligned to the clock. Tokens are reserved before forwarding (the
 /// prompt estimate plus the requested max output, 1024 when unset) and settled to the actual count
 /// after, in the window they were reserved in.
+///
+/// With `shared` windows (PostgreSQL), RPM and TPM are counted there, exactly across replicas, in
+/// one atomic statement per request that has such limits. If the store cannot be reached they fail
+/// open to this process's own count (each replica then enforces the full limit on its own).
+/// Concurrency and spend caps are counted in this process.
 public final class RateLimiter: Sendable {
     struct Counter {
         var minute: Int64 = -1
@@ -25,15 +33,44 @@ public final class RateLimiter: Sendable {
         let keys: [String]
         let minute: Int64
         var reservedTokens: Int
+        /// Scopes whose RPM/TPM were counted in the shared store.
+        var sharedScopes: [String] = []
         /// Rate-limit headers for the response (OpenAI's names).
         public let headers: [(String, String)]
         static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
     }
 
     let counters = Mutex<[String: Counter]>([:])
+    let shared: (any SharedRateWindows)?
+    let sharedFailing = Atomic<Bool>(false)
+    /// When the shared store last failed (ms); while it is failing it is retried once a second.
+    let sharedFailedAt = Atomic<Int64>(0)
+    let logger: Logger
     public static let defaultMaxOutput = 1024
+    /// How long a request waits for the shared store before counting locally instead.
+    static let sharedDeadline: Duration = .milliseconds(250)
 
-    public init() {}
+    struct DeadlineExceeded: Error {}
+
+    static func withDeadline<T: Sendable>(_ d: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { g in
+            g.addTask { try await body() }
+            g.addTask {
+                try await Task.sleep(for: d)
+                throw DeadlineExceeded()
+            }
+            defer { g.cancelAll() }
+            return try await g.next()!
+        }
+    }
+
+    public init(shared: (any SharedRateWindows)? = nil, logger: Logger = Logger(label: "lucair.limits")) {
+        self.shared = shared
+        self.logger = logger
+    }
+
+    /// The shared store failed on the last attempt (limits are per replica until it answers).
+    public var degraded: Bool { sharedFailing.load(ordering: .relaxed) }
 
     public static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -58,7 +95,7 @@ public final class RateLimiter: Sendable {
         return (day, month)
     }
 
-    public func admit(_ p: Principal, estimatedTokens: Int, nowMillis: Int64 = nowMillis()) throws -> Admission {
+    public func admit(_ p: Principal, estimatedTokens: Int, nowMillis: Int64 = nowMillis()) async throws -> Admission {
         let scopes: [(key: String, limits: Limits, label: String)] = [("k:" + p.lineageId, p.keyLimits, "key"), ("t:" + p.tenantId, p.tenantLimits, "tenant")]
         let active = scopes.filter { s in
             let l = s.limits
@@ -68,6 +105,40 @@ public final class RateLimiter: Sendable {
         let minute = nowMillis / 60_000
         let resetSeconds = Int((minute + 1) * 60_000 - nowMillis + 999) / 1000
         let (day, month) = Self.dayAndMonth(nowMillis)
+        // Shared windows first: one atomic statement for every scope with RPM or TPM.
+        var countLocally = true
+        var sharedScopes: [String] = []
+        let retryShared = !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000
+        if let shared, retryShared {
+            let rated = active.filter { $0.limits.rpm != nil || $0.limits.tpm != nil }
+            if !rated.isEmpty {
+                do {
+                    let refused = try await Self.withDeadline(Self.sharedDeadline) {
+                        try await shared.acquire(scopes: rated.map(\.key), window: minute, tokens: estimatedTokens,
+                                                 requestLimits: rated.map(\.limits.rpm), tokenLimits: rated.map(\.limits.tpm))
+                    }
+                    if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared rate windows reachable again") }
+                    if let i = refused {
+                        let s = rated[i]
+                        var h: [(String, String)] = []
+                        if let rpm = s.limits.rpm { h += [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-reset-requests", "\(resetSeconds)s")] }
+                        if let tpm = s.limits.tpm { h += [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-reset-tokens", "\(resetSeconds)s")] }
+                        let what = [s.limits.rpm.map { "\($0) requests" }, s.limits.tpm.map { "\($0) tokens" }].compactMap { $0 }.joined(separator: " or ")
+                        throw Self.limited("Rate limit reached for this \(s.label): \(what) per minute across all replicas. Try again in \(resetSeconds)s.",
+                                           retryAfter: resetSeconds, headers: h)
+                    }
+                    countLocally = false
+                    sharedScopes = rated.map(\.key)
+                } catch let e as GatewayError {
+                    throw e
+                } catch {
+                    sharedFailedAt.store(nowMillis, ordering: .relaxed)
+                    if !sharedFailing.exchange(true, ordering: .relaxed) {
+                        logger.error("shared rate windows unreachable; counting RPM/TPM per replica until they return", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
         return try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
             var headers: [(String, String)] = []
@@ -87,7 +158,7 @@ public final class RateLimiter: Sendable {
                 if let max = l.maxConcurrent, k.inFlight >= max {
                     throw Self.limited("Too many concurrent requests for this \(s.label) (limit \(max)). Wait for one to finish.", retryAfter: 1, headers: [])
                 }
-                if let rpm = l.rpm {
+                if countLocally, let rpm = l.rpm {
                     let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - k.requests - 1))),
                              ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
                     if k.requests >= rpm {
@@ -96,7 +167,7 @@ public final class RateLimiter: Sendable {
                     }
                     headers += h
                 }
-                if let tpm = l.tpm {
+                if countLocally, let tpm = l.tpm {
                     let h = [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens - estimatedTokens))),
                              ("x-ratelimit-reset-tokens", "\(resetSeconds)s")]
                     if k.tokens + estimatedTokens > tpm {
@@ -107,11 +178,13 @@ public final class RateLimiter: Sendable {
                 }
             }
             for s in active {
-                c[s.key]!.requests += 1
-                c[s.key]!.tokens += estimatedTokens
+                if countLocally {
+                    c[s.key]!.requests += 1
+                    c[s.key]!.tokens += estimatedTokens
+                }
                 c[s.key]!.inFlight += 1
             }
-            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, headers: headers)
+            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, sharedScopes: sharedScopes, headers: headers)
         }
     }
 
@@ -119,6 +192,10 @@ public final class RateLimiter: Sendable {
     /// actual count and adds its cost to the spend windows.
     public func settle(_ a: Admission, actualTokens: Int, cost: NanoUSD, nowMillis: Int64 = nowMillis()) {
         guard !a.keys.isEmpty else { return }
+        let delta = actualTokens - a.reservedTokens
+        if let shared, !a.sharedScopes.isEmpty, delta != 0 {
+            Task { try? await shared.adjustTokens(scopes: a.sharedScopes, window: a.minute, delta: delta) }
+        }
         let (day, month) = Self.dayAndMonth(nowMillis)
         counters.withLock { c in
             for key in a.keys {
