@@ -72,6 +72,7 @@ let package = Package(
             "LucairWire",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "lucair-fake-upstream", dependencies: [
             "LucairFakes",

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import Logging
 import LucairWire
 import NIOCore
 
@@ -7,7 +8,7 @@ import NIOCore
 /// Anthropic under /v1/messages; /_fake/stats and /_fake/reset for tests.
 public enum FakeServer {
     public static func build(host: String = "127.0.0.1", port: Int, defaults: FakeScript = FakeScript(), stats: FakeStats = FakeStats(),
-                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+                             logger: Logger? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         let openAI = FakeOpenAI(defaults: defaults, stats: stats)
         let anthropic = FakeAnthropic(defaults: defaults, stats: stats)
@@ -32,6 +33,6 @@ public enum FakeServer {
         }
         return Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "fake-upstream"),
-            onServerRunning: { await onRunning($0.localAddress?.port ?? 0) })
+            onServerRunning: { await onRunning($0.localAddress?.port ?? 0) }, logger: logger)
     }
 }

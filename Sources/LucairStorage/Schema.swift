@@ -61,6 +61,32 @@ enum Schema {
                 END $$ LANGUAGE plpgsql
                 """,
             ]),
+        Migration(
+            version: 4, name: "acquire_without_subtransaction",
+            sqlite: [],
+            postgres: [
+                // Same contract as version 3, without the EXCEPTION block (a subtransaction per call):
+                // lock every scope's row (always key before tenant, so replicas cannot deadlock),
+                // check, then count in all or none.
+                """
+                CREATE OR REPLACE FUNCTION lucair_acquire(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[])
+                RETURNS integer AS $$
+                DECLARE i integer; r record;
+                BEGIN
+                  INSERT INTO rate_windows (scope, window_start, requests, tokens)
+                    SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
+                  FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+                    SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
+                    IF (p_rlims[i] >= 0 AND r.requests + 1 > p_rlims[i]) OR (p_tlims[i] >= 0 AND r.tokens + p_tokens > p_tlims[i]) THEN
+                      RETURN i;
+                    END IF;
+                  END LOOP;
+                  UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
+                    WHERE scope = ANY(p_scopes) AND window_start = p_window;
+                  RETURN 0;
+                END $$ LANGUAGE plpgsql
+                """,
+            ]),
     ]
 
     static func v2(bigint: String) -> [String] {

@@ -57,12 +57,12 @@ struct TestStack {
     static func with(storageURL: String = "sqlite::memory:", tweak: (String, Int) -> String = { t, _ in t },
                      _ body: (TestStack) async throws -> Void) async throws {
         var logger = Logger(label: "test")
-        logger.logLevel = .warning
+        logger.logLevel = .critical  // failures under test are asserted, not logged
         let stats = FakeStats()
         let (fakePorts, fakeCont) = AsyncStream.makeStream(of: Int.self)
         let (gwPorts, gwCont) = AsyncStream.makeStream(of: Int.self)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            let fake = FakeServer.build(port: 0, stats: stats) { fakeCont.yield($0) }
+            let fake = FakeServer.build(port: 0, stats: stats, logger: logger) { fakeCont.yield($0) }
             group.addTask { try await fake.run() }
             var it = fakePorts.makeAsyncIterator()
             let fakePort = await it.next()!
