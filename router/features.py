@@ -11,9 +11,9 @@ Pure standard library, no numpy: the same code path is used for training and for
 ------------------------------------------------------------------------------------------------
 Input: the request's `messages` (OpenAI chat format).  For each message:
   * role  = the message's "role" string (missing -> "").
-  * text  = its "content": if a string, that string; if an array of parts, the "text" field of
-            every part whose "type" is "text" (or that has a string "text" field), joined with
-            "\n"; anything else (null, images, tool calls) -> "".
+  * text  = its "content": if a string, that string; if an array of parts, the "text" fields of
+            the parts that are objects with a string "text" field and whose "type" is "text" or
+            absent, joined with "\n"; anything else (null, images, tool calls) -> "".
 USER TEXT = the texts of all messages whose role is "user", in order, joined with "\n".
 Only USER TEXT feeds the n-grams and the text features; system/assistant/tool messages are only
 *counted* (features `user_turns`, `assistant_turns`, `has_system`).
@@ -44,6 +44,10 @@ Keys (byte strings):
   * bigram:   "b|" + tok[i] + " " + tok[i+1]          (one 0x20 byte between)
   * plus the two boundary bigrams  "b|^ " + tok[0]  and  "b|" + tok[last] + " $"  when there is at
     least one token (they mark how the request starts and ends: "write ...", "... answer").
+  * Any key that would contain the NUMBER token "0" is skipped (no "w|0", no bigram with a "0"
+    on either side, no boundary bigram on a "0"); numbers only feed the dense features.  (In the
+    MMLU dev data the strong model's answers to computation-heavy questions are mis-graded, so
+    number n-grams learn an artefact; see README.)
 hash(key) = FNV-1a 64-bit over the key's bytes:
     h = 0xcbf29ce484222325;  for each byte c: h = (h XOR c) * 0x100000001b3  (mod 2^64)
 bucket(key) = h mod N_BUCKETS   (N_BUCKETS = 2^18 = 262144, so this is h & 0x3FFFF).
@@ -202,11 +206,17 @@ def tokenize(lower: bytes) -> Tuple[List[bytes], int]:
 
 
 def ngram_keys(toks: List[bytes]) -> List[bytes]:
-    keys = [b"w|" + t for t in toks]
-    keys += [b"b|" + toks[i] + b" " + toks[i + 1] for i in range(len(toks) - 1)]
+    """All n-gram keys, in order (duplicates kept; ACTIVE is the set of their buckets).
+    Keys that would contain the NUMBER token "0" are not emitted: numbers reach the model only
+    through the dense features (log_numbers, digit_ratio)."""
+    keys = [b"w|" + t for t in toks if t != b"0"]
+    keys += [b"b|" + toks[i] + b" " + toks[i + 1] for i in range(len(toks) - 1)
+             if toks[i] != b"0" and toks[i + 1] != b"0"]
     if toks:
-        keys.append(b"b|^ " + toks[0])
-        keys.append(b"b|" + toks[-1] + b" $")
+        if toks[0] != b"0":
+            keys.append(b"b|^ " + toks[0])
+        if toks[-1] != b"0":
+            keys.append(b"b|" + toks[-1] + b" $")
     return keys
 
 
@@ -347,3 +357,39 @@ def score_from_features(model: Dict[str, Any], buckets: List[int], dense: List[f
 def score_messages(model: Dict[str, Any], messages: Sequence[Dict[str, Any]]) -> float:
     b, d = extract(messages)
     return score_from_features(model, b, d)
+
+
+# ------------------------------------------------------------------------------------------------
+# Calibration and tiers (reference for the Swift port)
+# ------------------------------------------------------------------------------------------------
+TIERS = ("baseline", "fast", "balanced", "frontier")
+
+
+def p_weak_ok(model: Dict[str, Any], z: float) -> float:
+    """Calibrated P(the weak model's answer is good enough) for raw score z.
+
+    The calibration is a non-increasing step function stored as parallel arrays
+    `calibration.z_start` (ascending) and `calibration.p`: p(z) = p[i] for the largest i with
+    z_start[i] <= z; for z < z_start[0], p(z) = p[0]."""
+    cal = model["calibration"]
+    zs, ps = cal["z_start"], cal["p"]
+    i = 0
+    lo, hi = 0, len(zs) - 1
+    while lo <= hi:  # binary search: last index with zs[i] <= z
+        mid = (lo + hi) // 2
+        if zs[mid] <= z:
+            i = mid
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return ps[i]
+
+
+def tier_for(model: Dict[str, Any], z: float) -> str:
+    """First tier t in baseline, fast, balanced whose threshold satisfies z < threshold[t];
+    otherwise frontier.  (Thresholds are non-decreasing along the ladder.)"""
+    th = model["tiers"]["thresholds"]
+    for t in TIERS[:-1]:
+        if z < th[t]:
+            return t
+    return TIERS[-1]

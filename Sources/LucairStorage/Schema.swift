@@ -87,6 +87,12 @@ enum Schema {
                 END $$ LANGUAGE plpgsql
                 """,
             ]),
+        Migration(
+            version: 5, name: "rate_windows_unlogged",
+            sqlite: [],
+            // Minute counters need no crash durability (PostgreSQL empties unlogged tables after a
+            // crash: at worst a minute's counts restart). Without WAL, an acquire does not wait for a flush.
+            postgres: ["ALTER TABLE rate_windows SET UNLOGGED"]),
     ]
 
     static func v2(bigint: String) -> [String] {

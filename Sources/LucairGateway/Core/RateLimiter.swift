@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 import Logging
 import LucairCore
@@ -50,23 +52,19 @@ public final class RateLimiter: Sendable {
     /// How long a request waits for the shared store before counting locally instead.
     static let sharedDeadline: Duration = .milliseconds(250)
 
-    struct DeadlineExceeded: Error {}
-
-    static func withDeadline<T: Sendable>(_ d: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { g in
-            g.addTask { try await body() }
-            g.addTask {
-                try await Task.sleep(for: d)
-                throw DeadlineExceeded()
-            }
-            defer { g.cancelAll() }
-            return try await g.next()!
-        }
-    }
-
     public init(shared: (any SharedRateWindows)? = nil, logger: Logger = Logger(label: "lucair.limits")) {
         self.shared = shared
         self.logger = logger
+    }
+
+    /// Runs `body`, cancelling it after `d` (a NIO timer: cheaper than a racing sleep task).
+    static func withDeadline<T: Sendable>(_ d: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await body() }
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(d.components.attoseconds / 1_000_000_000 + d.components.seconds * 1_000_000_000))) {
+            task.cancel()
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
     /// The shared store failed on the last attempt (limits are per replica until it answers).
