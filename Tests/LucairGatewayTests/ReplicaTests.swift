@@ -96,3 +96,37 @@ import Logging
 import LucairCore
 @testable import LucairGateway
 import LucairStorage
+
+@Suite struct SharedQuotaOrderTests {
+    /// A request refused by a spend cap (counted in process) must not take shared RPM quota.
+    @Test func requestsRefusedLocallyDoNotConsumeSharedWindows() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
+        let second = Int(Date().timeIntervalSince1970) % 60
+        if second > 50 { try await Task.sleep(for: .seconds(61 - second)) }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let store = try await StorageFactory.open(url: url, logger: logger)
+        try await store.migrate()
+        let limiter = RateLimiter(shared: store as? any SharedRateWindows, logger: logger)
+        let lineage = "key_order_\(UUID().uuidString.prefix(8))"
+        func principal(cap: NanoUSD?) -> Principal {
+            Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",
+                      plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(rpm: 3, dailySpendCapNano: cap),
+                      tenantLimits: Limits(), expiresAtMillis: nil)
+        }
+        let capped = principal(cap: 1)
+        let a = try await limiter.admit(capped, estimatedTokens: 10)
+        limiter.settle(a, actualTokens: 10, cost: 5)  // the cap is spent
+        for _ in 0..<5 {
+            let e = await #expect(throws: GatewayError.self) { _ = try await limiter.admit(capped, estimatedTokens: 10) }
+            #expect(e?.code == "insufficient_quota")
+        }
+        // Same key without the cap: 2 of its 3 shared requests are left, not 0.
+        let free = principal(cap: nil)
+        _ = try await limiter.admit(free, estimatedTokens: 10)
+        _ = try await limiter.admit(free, estimatedTokens: 10)
+        let third = await #expect(throws: GatewayError.self) { _ = try await limiter.admit(free, estimatedTokens: 10) }
+        #expect(third?.code == "rate_limit_exceeded")
+        try await store.close()
+    }
+}

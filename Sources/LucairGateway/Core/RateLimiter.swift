@@ -103,7 +103,15 @@ public final class RateLimiter: Sendable {
         let minute = nowMillis / 60_000
         let resetSeconds = Int((minute + 1) * 60_000 - nowMillis + 999) / 1000
         let (day, month) = Self.dayAndMonth(nowMillis)
-        // Shared windows first: one atomic statement for every scope with RPM or TPM.
+        // Spend caps and concurrency (counted here) first, so a request they refuse never takes
+        // shared quota. They are checked again, with the counting, below.
+        try counters.withLock { c in
+            for s in active {
+                let k = c[s.key] ?? Counter()
+                try Self.checkCapsAndConcurrency(k, s.limits, label: s.label, day: day, month: month)
+            }
+        }
+        // Then the shared windows: one atomic statement for every scope with RPM or TPM.
         var countLocally = true
         var sharedScopes: [String] = []
         let retryShared = !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000
@@ -147,15 +155,7 @@ public final class RateLimiter: Sendable {
                 if k.month != month { k.month = month; k.spentThisMonth = 0 }
                 c[s.key] = k
                 let l = s.limits
-                if let cap = l.monthlySpendCapNano, k.spentThisMonth >= cap {
-                    throw Self.quota("The \(s.label)'s monthly spend cap (\(Money.display(cap))) is used up. It resets at the start of next month (UTC), or ask your admin to raise it.")
-                }
-                if let cap = l.dailySpendCapNano, k.spentToday >= cap {
-                    throw Self.quota("The \(s.label)'s daily spend cap (\(Money.display(cap))) is used up. It resets at midnight UTC, or ask your admin to raise it.")
-                }
-                if let max = l.maxConcurrent, k.inFlight >= max {
-                    throw Self.limited("Too many concurrent requests for this \(s.label) (limit \(max)). Wait for one to finish.", retryAfter: 1, headers: [])
-                }
+                try Self.checkCapsAndConcurrency(k, l, label: s.label, day: day, month: month)
                 if countLocally, let rpm = l.rpm {
                     let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - k.requests - 1))),
                              ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
@@ -204,6 +204,18 @@ public final class RateLimiter: Sendable {
                 if k.month == month { k.spentThisMonth += cost }
                 c[key] = k
             }
+        }
+    }
+
+    static func checkCapsAndConcurrency(_ k: Counter, _ l: Limits, label: String, day: Int64, month: Int64) throws {
+        if let cap = l.monthlySpendCapNano, k.month == month, k.spentThisMonth >= cap {
+            throw quota("The \(label)'s monthly spend cap (\(Money.display(cap))) is used up. It resets at the start of next month (UTC), or ask your admin to raise it.")
+        }
+        if let cap = l.dailySpendCapNano, k.day == day, k.spentToday >= cap {
+            throw quota("The \(label)'s daily spend cap (\(Money.display(cap))) is used up. It resets at midnight UTC, or ask your admin to raise it.")
+        }
+        if let max = l.maxConcurrent, k.inFlight >= max {
+            throw limited("Too many concurrent requests for this \(label) (limit \(max)). Wait for one to finish.", retryAfter: 1, headers: [])
         }
     }
 
