@@ -8,5 +8,7 @@ if ! pg_isready -q -p "$port"; then pg_ctlcluster "$ver" "$name" start; fi
 for _ in $(seq 1 50); do pg_isready -q -p "$port" && break; sleep 0.2; done
 psql_su() { su postgres -c "psql -p $port -qtA -c \"$1\""; }
 [ "$(psql_su "SELECT 1 FROM pg_roles WHERE rolname='lucair'")" = "1" ] || psql_su "CREATE ROLE lucair LOGIN PASSWORD 'lucair' CREATEDB" >/dev/null
-[ "$(psql_su "SELECT 1 FROM pg_database WHERE datname='lucair_test'")" = "1" ] || psql_su "CREATE DATABASE lucair_test OWNER lucair" >/dev/null
+# A fresh database every run: tests assert the exact migrations applied, and nothing carries over.
+psql_su "DROP DATABASE IF EXISTS lucair_test WITH (FORCE)" >/dev/null
+psql_su "CREATE DATABASE lucair_test OWNER lucair" >/dev/null
 echo "postgres://lucair:lucair@127.0.0.1:$port/lucair_test"

@@ -8,6 +8,10 @@ import PostgresNIO
 /// by this object.
 public final class PostgresStorage: Storage, SharedRateWindows {
     let client: PostgresClient
+    /// Connections for limit counters only, with asynchronous commit: a counter lost in a
+    /// PostgreSQL crash costs a few milliseconds of counts, and no request waits for a WAL flush.
+    /// Usage records and keys keep full durability on `client`.
+    let limitsClient: PostgresClient
     let logger: Logger
     let runTask: Task<Void, Never>
 
@@ -21,9 +25,18 @@ public final class PostgresStorage: Storage, SharedRateWindows {
             database: db.isEmpty ? nil : db, tls: .disable)
         config.options.maximumConnections = 8
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
+        var limitsConfig = config
+        limitsConfig.options.additionalStartupParameters = [("synchronous_commit", "off")]
+        let limitsClient = PostgresClient(configuration: limitsConfig, backgroundLogger: logger)
         self.client = client
+        self.limitsClient = limitsClient
         self.logger = logger
-        runTask = Task { await client.run() }
+        runTask = Task {
+            await withDiscardingTaskGroup { g in
+                g.addTask { await client.run() }
+                g.addTask { await limitsClient.run() }
+            }
+        }
     }
 
     deinit { runTask.cancel() }
@@ -234,28 +247,40 @@ public final class PostgresStorage: Storage, SharedRateWindows {
         }
     }
 
-    public func acquire(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?]) async throws -> Int? {
+    public func admit(_ r: SharedAdmitRequest) async throws -> SharedRefusal? {
         var b = PostgresBindings()
-        b.append(scopes)
-        b.append(window)
-        b.append(Int64(tokens))
-        b.append(requestLimits.map { Int64($0 ?? -1) })
-        b.append(tokenLimits.map { Int64($0 ?? -1) })
-        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT lucair_acquire($1, $2, $3, $4, $5)", binds: b), logger: logger)
-        for try await refused in rows.decode(Int32.self) { return refused == 0 ? nil : Int(refused) - 1 }
+        b.append(r.scopes)
+        b.append(r.window)
+        b.append(Int64(r.tokens))
+        b.append(r.requestLimits.map { Int64($0 ?? -1) })
+        b.append(r.tokenLimits.map { Int64($0 ?? -1) })
+        b.append(r.concurrencyLimits.map { Int64($0 ?? -1) })
+        b.append(r.day)
+        b.append(r.month)
+        b.append(r.dailyCaps.map { $0 ?? -1 })
+        b.append(r.monthlyCaps.map { $0 ?? -1 })
+        b.append(r.lease)
+        b.append(r.nowMillis)
+        b.append(r.leaseMillis)
+        let rows = try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", binds: b), logger: logger)
+        for try await code in rows.decode(Int32.self) {
+            guard code != 0 else { return nil }
+            return SharedRefusal(kind: SharedRefusal.Kind(rawValue: Int(code) / 1000) ?? .rate, scopeIndex: Int(code) % 1000 - 1)
+        }
         return nil
     }
 
-    public func adjustTokens(scopes: [String], window: Int64, delta: Int) async throws {
+    public func settle(scopes: [String], window: Int64, tokenDelta: Int, costNano: NanoUSD, spendScopes: [String], day: String, month: String, lease: String) async throws {
         var b = PostgresBindings()
-        b.append(Int64(delta))
         b.append(scopes)
         b.append(window)
-        try await client.query(PostgresQuery(unsafeSQL: "UPDATE rate_windows SET tokens = GREATEST(0, tokens + $1) WHERE scope = ANY($2) AND window_start = $3", binds: b), logger: logger)
-    }
-
-    public func pruneWindows(before window: Int64) async throws {
-        _ = try await rows("DELETE FROM rate_windows WHERE window_start < $1", [.int(window)])
+        b.append(Int64(tokenDelta))
+        b.append(costNano)
+        b.append(spendScopes)
+        b.append(day)
+        b.append(month)
+        b.append(lease)
+        try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle($1, $2, $3, $4, $5, $6, $7, $8)", binds: b), logger: logger)
     }
 
     public func close() async throws { runTask.cancel() }

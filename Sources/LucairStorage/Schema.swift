@@ -93,6 +93,76 @@ enum Schema {
             // Minute counters need no crash durability (PostgreSQL empties unlogged tables after a
             // crash: at worst a minute's counts restart). Without WAL, an acquire does not wait for a flush.
             postgres: ["ALTER TABLE rate_windows SET UNLOGGED"]),
+        Migration(
+            version: 6, name: "shared_spend_and_concurrency",
+            sqlite: [],
+            postgres: [
+                // Spend per scope and period ('d:<day>' / 'm:<year*12+month>'), seeded from usage so far.
+                "CREATE TABLE spend_windows (scope TEXT NOT NULL, period TEXT NOT NULL, spent BIGINT NOT NULL, PRIMARY KEY (scope, period))",
+                """
+                INSERT INTO spend_windows (scope, period, spent)
+                SELECT scope, period, SUM(cost_nano)::bigint FROM (
+                  SELECT 'k:' || key_id AS scope, 'd:' || (created_at_ms / 86400000) AS period, cost_nano FROM usage_records
+                  UNION ALL SELECT 't:' || tenant_id, 'd:' || (created_at_ms / 86400000), cost_nano FROM usage_records
+                  UNION ALL SELECT 'k:' || key_id, 'm:' || (EXTRACT(YEAR FROM to_timestamp(created_at_ms / 1000.0) AT TIME ZONE 'UTC')::bigint * 12 + EXTRACT(MONTH FROM to_timestamp(created_at_ms / 1000.0) AT TIME ZONE 'UTC')::bigint), cost_nano FROM usage_records
+                  UNION ALL SELECT 't:' || tenant_id, 'm:' || (EXTRACT(YEAR FROM to_timestamp(created_at_ms / 1000.0) AT TIME ZONE 'UTC')::bigint * 12 + EXTRACT(MONTH FROM to_timestamp(created_at_ms / 1000.0) AT TIME ZONE 'UTC')::bigint), cost_nano FROM usage_records
+                ) u GROUP BY scope, period
+                """,
+                // Requests in flight: one lease row per scope, deleted on settle, expiring if a replica dies.
+                "CREATE UNLOGGED TABLE inflight (scope TEXT NOT NULL, lease TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, PRIMARY KEY (scope, lease))",
+                // All limits of every scope in one call, all or none. Returns 0, or kind*1000 + the
+                // 1-based scope index that refused (kind 0: RPM/TPM, 1: concurrency, 2: spend cap).
+                // Locking each scope's minute row serialises the concurrency count per scope.
+                """
+                CREATE OR REPLACE FUNCTION lucair_admit(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[],
+                  p_clims bigint[], p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint)
+                RETURNS integer AS $$
+                DECLARE i integer; r record; n bigint; spent bigint;
+                BEGIN
+                  INSERT INTO rate_windows (scope, window_start, requests, tokens)
+                    SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
+                  FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+                    SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
+                    IF p_dcaps[i] >= 0 THEN
+                      SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_day;
+                      IF spent >= p_dcaps[i] THEN RETURN 2000 + i; END IF;
+                    END IF;
+                    IF p_mcaps[i] >= 0 THEN
+                      SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_month;
+                      IF spent >= p_mcaps[i] THEN RETURN 2000 + i; END IF;
+                    END IF;
+                    IF p_clims[i] >= 0 THEN
+                      SELECT count(*) INTO n FROM inflight f WHERE f.scope = p_scopes[i] AND f.expires_at_ms > p_now;
+                      IF n >= p_clims[i] THEN RETURN 1000 + i; END IF;
+                    END IF;
+                    IF (p_rlims[i] >= 0 AND r.requests + 1 > p_rlims[i]) OR (p_tlims[i] >= 0 AND r.tokens + p_tokens > p_tlims[i]) THEN
+                      RETURN i;
+                    END IF;
+                  END LOOP;
+                  UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
+                    WHERE scope = ANY(p_scopes) AND window_start = p_window;
+                  INSERT INTO inflight (scope, lease, expires_at_ms)
+                    SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_clims[j] >= 0;
+                  RETURN 0;
+                END $$ LANGUAGE plpgsql
+                """,
+                """
+                CREATE OR REPLACE FUNCTION lucair_settle(p_scopes text[], p_window bigint, p_token_delta bigint, p_cost bigint,
+                  p_spend_scopes text[], p_day text, p_month text, p_lease text) RETURNS void AS $$
+                BEGIN
+                  IF p_lease <> '' THEN DELETE FROM inflight WHERE lease = p_lease; END IF;
+                  DELETE FROM rate_windows WHERE scope = ANY(p_scopes) AND window_start < p_window - 2;
+                  IF p_token_delta <> 0 THEN
+                    UPDATE rate_windows SET tokens = GREATEST(0, tokens + p_token_delta) WHERE scope = ANY(p_scopes) AND window_start = p_window;
+                  END IF;
+                  IF p_cost <> 0 AND coalesce(array_length(p_spend_scopes, 1), 0) > 0 THEN
+                    INSERT INTO spend_windows (scope, period, spent)
+                      SELECT s, p, p_cost FROM unnest(p_spend_scopes) AS s CROSS JOIN unnest(ARRAY[p_day, p_month]) AS p
+                      ON CONFLICT (scope, period) DO UPDATE SET spent = spend_windows.spent + EXCLUDED.spent;
+                  END IF;
+                END $$ LANGUAGE plpgsql
+                """,
+            ]),
     ]
 
     static func v2(bigint: String) -> [String] {

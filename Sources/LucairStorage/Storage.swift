@@ -130,16 +130,55 @@ public protocol Storage: Sendable {
     func close() async throws
 }
 
-/// Rate windows shared by every replica (PostgreSQL). One call per admitted request.
+/// Limits shared by every replica (PostgreSQL): one call per admitted request, one (off the
+/// request path) when it ends.
 public protocol SharedRateWindows: Sendable {
-    /// Counts one request and `tokens` in each scope's window, atomically across scopes and
-    /// replicas. Returns nil when admitted, else the index of the scope that refused.
-    /// A limit of nil is unlimited.
-    func acquire(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?]) async throws -> Int?
-    /// Settles a token reservation to the actual count (off the request path).
-    func adjustTokens(scopes: [String], window: Int64, delta: Int) async throws
-    /// Drops windows older than `window`.
-    func pruneWindows(before window: Int64) async throws
+    /// Checks and counts every limit of every scope atomically across replicas: RPM and TPM in the
+    /// minute window, concurrency as a lease row, spend caps against the day's and month's spend.
+    /// Returns nil when admitted, else which scope refused and why. A nil limit is unlimited.
+    func admit(_ r: SharedAdmitRequest) async throws -> SharedRefusal?
+    /// Ends a request: drops its lease (if it took one), settles its tokens, adds its cost to the
+    /// spend windows of `spendScopes` (the scopes with a cap).
+    func settle(scopes: [String], window: Int64, tokenDelta: Int, costNano: NanoUSD, spendScopes: [String], day: String, month: String, lease: String) async throws
+}
+
+public struct SharedAdmitRequest: Sendable {
+    public var scopes: [String]
+    public var window: Int64
+    public var tokens: Int
+    public var requestLimits: [Int?]
+    public var tokenLimits: [Int?]
+    public var concurrencyLimits: [Int?]
+    public var day: String
+    public var month: String
+    public var dailyCaps: [NanoUSD?]
+    public var monthlyCaps: [NanoUSD?]
+    public var lease: String
+    public var nowMillis: Int64
+    public var leaseMillis: Int64
+
+    public init(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?], concurrencyLimits: [Int?],
+                day: String, month: String, dailyCaps: [NanoUSD?], monthlyCaps: [NanoUSD?], lease: String, nowMillis: Int64, leaseMillis: Int64) {
+        self.scopes = scopes
+        self.window = window
+        self.tokens = tokens
+        self.requestLimits = requestLimits
+        self.tokenLimits = tokenLimits
+        self.concurrencyLimits = concurrencyLimits
+        self.day = day
+        self.month = month
+        self.dailyCaps = dailyCaps
+        self.monthlyCaps = monthlyCaps
+        self.lease = lease
+        self.nowMillis = nowMillis
+        self.leaseMillis = leaseMillis
+    }
+}
+
+public struct SharedRefusal: Sendable, Equatable {
+    public enum Kind: Int, Sendable { case rate = 0, concurrency = 1, spend = 2 }
+    public var kind: Kind
+    public var scopeIndex: Int
 }
 
 public enum StorageFactory {

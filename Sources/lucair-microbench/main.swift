@@ -68,7 +68,14 @@ struct Bench {
             let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
             try await store.migrate()
             let shared = RateLimiter(shared: store as? any SharedRateWindows)
-            await measure("authenticate + admit + settle, shared PostgreSQL windows (loopback)", runs: 20_000) { i in
+            await measure("authenticate + admit + settle, shared PostgreSQL: RPM + TPM (loopback)", runs: 20_000) { i in
+                var p = ring.principal(forKey: secrets[i % secrets.count])!
+                p.keyLimits.maxConcurrent = nil
+                p.tenantLimits.maxConcurrent = nil
+                let a = try! await shared.admit(p, estimatedTokens: 1200)
+                shared.settle(a, actualTokens: 1200, cost: 1000)
+            }
+            await measure("authenticate + admit + settle, shared PostgreSQL: RPM + TPM + concurrency (loopback)", runs: 20_000) { i in
                 let p = ring.principal(forKey: secrets[i % secrets.count])!
                 let a = try! await shared.admit(p, estimatedTokens: 1200)
                 shared.settle(a, actualTokens: 1200, cost: 1000)

@@ -64,6 +64,33 @@ import Testing
     }
 }
 
+@Suite struct SharedConcurrencyAndSpendTests {
+    @Test func concurrencyAndSpendCapsHoldAcrossReplicas() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
+        try await TestStack.with(storageURL: url) { one in
+            try await TestStack.with(storageURL: url) { two in
+                let t = try await one.tenant("shared-\(UUID().uuidString.prefix(8))")
+                let narrow = try #require(try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["max_concurrent": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
+                try await Task.sleep(for: .milliseconds(400))  // replica two loads the key
+                let slow = Task { try await one.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=20 chunk_delay_ms=25]", stream: true), key: narrow) }
+                try await Task.sleep(for: .milliseconds(150))
+                let busy = try await two.chat(narrow)
+                #expect(busy.status == 429 && busy.json["error"]?["message"]?.stringValue?.contains("across all replicas") == true)
+                #expect(try await slow.value.status == 200)
+                try await Task.sleep(for: .milliseconds(200))  // the lease is dropped by the settle
+                #expect(try await two.chat(narrow).status == 200)
+
+                let capped = try #require(try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["daily_spend_cap_nano_usd": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(try await one.chat(capped).status == 200)  // spends the whole cap
+                try await Task.sleep(for: .milliseconds(200))     // its spend reaches the shared windows
+                let spent = try await two.chat(capped)
+                #expect(spent.status == 429 && spent.json["error"]?["code"] == "insufficient_quota")
+            }
+        }
+    }
+}
+
 @Suite struct SharedStoreDownTests {
     /// RPM/TPM fail open to per-replica counting when PostgreSQL cannot be reached (requests keep
     /// flowing, each replica enforcing the limit on its own); spend caps and concurrency are counted

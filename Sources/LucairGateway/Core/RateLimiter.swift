@@ -14,10 +14,10 @@ import Synchronization
 /// prompt estimate plus the requested max output, 1024 when unset) and settled to the actual count
 /// after, in the window they were reserved in.
 ///
-/// With `shared` windows (PostgreSQL), RPM and TPM are counted there, exactly across replicas, in
-/// one atomic statement per request that has such limits. If the store cannot be reached they fail
-/// open to this process's own count (each replica then enforces the full limit on its own).
-/// Concurrency and spend caps are counted in this process.
+/// With a `shared` store (PostgreSQL), every limit is checked and counted there, exactly across
+/// replicas, in one atomic call per request that has limits. If the store cannot be reached, this
+/// process counts on its own (each replica then enforces the full limits by itself); spend is
+/// always also counted here, so spend caps keep failing closed through an outage.
 public final class RateLimiter: Sendable {
     struct Counter {
         var minute: Int64 = -1
@@ -35,8 +35,9 @@ public final class RateLimiter: Sendable {
         let keys: [String]
         let minute: Int64
         var reservedTokens: Int
-        /// Scopes whose RPM/TPM were counted in the shared store.
-        var sharedScopes: [String] = []
+        /// Set when the shared store counted this request: its lease ("" when no scope limits
+        /// concurrency), the scopes with spend caps, and the spend periods.
+        var shared: (lease: String, spendScopes: [String], day: String, month: String)? = nil
         /// Rate-limit headers for the response (OpenAI's names).
         public let headers: [(String, String)]
         static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
@@ -103,45 +104,31 @@ public final class RateLimiter: Sendable {
         let minute = nowMillis / 60_000
         let resetSeconds = Int((minute + 1) * 60_000 - nowMillis + 999) / 1000
         let (day, month) = Self.dayAndMonth(nowMillis)
-        // Spend caps and concurrency (counted here) first, so a request they refuse never takes
-        // shared quota. They are checked again, with the counting, below.
+        // This replica's own spend is a lower bound of the shared one, and current at once.
         try counters.withLock { c in
-            for s in active {
-                let k = c[s.key] ?? Counter()
-                try Self.checkCapsAndConcurrency(k, s.limits, label: s.label, day: day, month: month)
-            }
+            for s in active { if let k = c[s.key] { try Self.checkCaps(k, s.limits, label: s.label, day: day, month: month) } }
         }
-        // Then the shared windows: one atomic statement for every scope with RPM or TPM.
-        var countLocally = true
-        var sharedScopes: [String] = []
-        let retryShared = !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000
-        if let shared, retryShared {
-            let rated = active.filter { $0.limits.rpm != nil || $0.limits.tpm != nil }
-            if !rated.isEmpty {
-                do {
-                    let refused = try await Self.withDeadline(Self.sharedDeadline) {
-                        try await shared.acquire(scopes: rated.map(\.key), window: minute, tokens: estimatedTokens,
-                                                 requestLimits: rated.map(\.limits.rpm), tokenLimits: rated.map(\.limits.tpm))
-                    }
-                    if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared rate windows reachable again") }
-                    if let i = refused {
-                        let s = rated[i]
-                        var h: [(String, String)] = []
-                        if let rpm = s.limits.rpm { h += [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-reset-requests", "\(resetSeconds)s")] }
-                        if let tpm = s.limits.tpm { h += [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-reset-tokens", "\(resetSeconds)s")] }
-                        let what = [s.limits.rpm.map { "\($0) requests" }, s.limits.tpm.map { "\($0) tokens" }].compactMap { $0 }.joined(separator: " or ")
-                        throw Self.limited("Rate limit reached for this \(s.label): \(what) per minute across all replicas. Try again in \(resetSeconds)s.",
-                                           retryAfter: resetSeconds, headers: h)
-                    }
-                    countLocally = false
-                    sharedScopes = rated.map(\.key)
-                } catch let e as GatewayError {
-                    throw e
-                } catch {
-                    sharedFailedAt.store(nowMillis, ordering: .relaxed)
-                    if !sharedFailing.exchange(true, ordering: .relaxed) {
-                        logger.error("shared rate windows unreachable; counting RPM/TPM per replica until they return", metadata: ["error": "\(error)"])
-                    }
+        // With shared windows: one atomic call checks and counts every limit of every scope.
+        if let shared, !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000 {
+            let lease = active.contains { $0.limits.maxConcurrent != nil } ? APIKeys.randomId("lease") : ""
+            let spendScopes = active.filter { $0.limits.dailySpendCapNano != nil || $0.limits.monthlySpendCapNano != nil }.map(\.key)
+            let request = SharedAdmitRequest(
+                scopes: active.map(\.key), window: minute, tokens: estimatedTokens, requestLimits: active.map(\.limits.rpm),
+                tokenLimits: active.map(\.limits.tpm), concurrencyLimits: active.map(\.limits.maxConcurrent),
+                day: "d:\(day)", month: "m:\(month)", dailyCaps: active.map(\.limits.dailySpendCapNano),
+                monthlyCaps: active.map(\.limits.monthlySpendCapNano), lease: lease, nowMillis: nowMillis, leaseMillis: Self.leaseMillis)
+            do {
+                let refusal = try await Self.withDeadline(Self.sharedDeadline) { try await shared.admit(request) }
+                if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
+                if let r = refusal { throw Self.refused(r, active[r.scopeIndex], resetSeconds: resetSeconds) }
+                return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens,
+                                 shared: (lease, spendScopes, "d:\(day)", "m:\(month)"), headers: [])
+            } catch let e as GatewayError {
+                throw e
+            } catch {
+                sharedFailedAt.store(nowMillis, ordering: .relaxed)
+                if !sharedFailing.exchange(true, ordering: .relaxed) {
+                    logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
                 }
             }
         }
@@ -156,7 +143,7 @@ public final class RateLimiter: Sendable {
                 c[s.key] = k
                 let l = s.limits
                 try Self.checkCapsAndConcurrency(k, l, label: s.label, day: day, month: month)
-                if countLocally, let rpm = l.rpm {
+                if let rpm = l.rpm {
                     let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - k.requests - 1))),
                              ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
                     if k.requests >= rpm {
@@ -165,7 +152,7 @@ public final class RateLimiter: Sendable {
                     }
                     headers += h
                 }
-                if countLocally, let tpm = l.tpm {
+                if let tpm = l.tpm {
                     let h = [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens - estimatedTokens))),
                              ("x-ratelimit-reset-tokens", "\(resetSeconds)s")]
                     if k.tokens + estimatedTokens > tpm {
@@ -176,13 +163,11 @@ public final class RateLimiter: Sendable {
                 }
             }
             for s in active {
-                if countLocally {
-                    c[s.key]!.requests += 1
-                    c[s.key]!.tokens += estimatedTokens
-                }
+                c[s.key]!.requests += 1
+                c[s.key]!.tokens += estimatedTokens
                 c[s.key]!.inFlight += 1
             }
-            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, sharedScopes: sharedScopes, headers: headers)
+            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, headers: headers)
         }
     }
 
@@ -190,32 +175,65 @@ public final class RateLimiter: Sendable {
     /// actual count and adds its cost to the spend windows.
     public func settle(_ a: Admission, actualTokens: Int, cost: NanoUSD, nowMillis: Int64 = nowMillis()) {
         guard !a.keys.isEmpty else { return }
-        let delta = actualTokens - a.reservedTokens
-        if let shared, !a.sharedScopes.isEmpty, delta != 0 {
-            Task { try? await shared.adjustTokens(scopes: a.sharedScopes, window: a.minute, delta: delta) }
+        if let shared, let s = a.shared {
+            let (keys, minute, delta) = (a.keys, a.minute, actualTokens - a.reservedTokens)
+            // Nothing to settle (no lease, no token difference, no capped scope): no round trip.
+            if !s.lease.isEmpty || delta != 0 || (cost != 0 && !s.spendScopes.isEmpty) {
+                Task {
+                    try? await shared.settle(scopes: keys, window: minute, tokenDelta: delta, costNano: cost, spendScopes: s.spendScopes,
+                                             day: s.day, month: s.month, lease: s.lease)
+                }
+            }
         }
         let (day, month) = Self.dayAndMonth(nowMillis)
         counters.withLock { c in
             for key in a.keys {
-                guard var k = c[key] else { continue }
-                k.inFlight = max(0, k.inFlight - 1)
-                if k.minute == a.minute { k.tokens = max(0, k.tokens - a.reservedTokens + actualTokens) }
-                if k.day == day { k.spentToday += cost }
-                if k.month == month { k.spentThisMonth += cost }
+                var k = c[key] ?? Counter()
+                // Spend is also kept here, so caps still fail closed if the shared store goes away.
+                if a.shared == nil {
+                    k.inFlight = max(0, k.inFlight - 1)
+                    if k.minute == a.minute { k.tokens = max(0, k.tokens - a.reservedTokens + actualTokens) }
+                }
+                if k.day != day { k.day = day; k.spentToday = 0 }
+                if k.month != month { k.month = month; k.spentThisMonth = 0 }
+                k.spentToday += cost
+                k.spentThisMonth += cost
                 c[key] = k
             }
         }
     }
 
+    /// Leases outlive any request (the longest upstream timeout); a dead replica's expire.
+    static let leaseMillis: Int64 = 15 * 60_000
+
+    static func refused(_ r: SharedRefusal, _ s: (key: String, limits: Limits, label: String), resetSeconds: Int) -> GatewayError {
+        switch r.kind {
+        case .spend:
+            return quota("The \(s.label)'s spend cap is used up (daily \(s.limits.dailySpendCapNano.map(Money.display) ?? "none"), monthly \(s.limits.monthlySpendCapNano.map(Money.display) ?? "none")). Ask your admin to raise it, or wait for the period to end (UTC).")
+        case .concurrency:
+            return limited("Too many concurrent requests for this \(s.label) across all replicas (limit \(s.limits.maxConcurrent ?? 0)). Wait for one to finish.", retryAfter: 1, headers: [])
+        case .rate:
+            var h: [(String, String)] = []
+            if let rpm = s.limits.rpm { h += [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "\(resetSeconds)s")] }
+            if let tpm = s.limits.tpm { h += [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-reset-tokens", "\(resetSeconds)s")] }
+            let what = [s.limits.rpm.map { "\($0) requests" }, s.limits.tpm.map { "\($0) tokens" }].compactMap { $0 }.joined(separator: " or ")
+            return limited("Rate limit reached for this \(s.label): \(what) per minute across all replicas. Try again in \(resetSeconds)s.", retryAfter: resetSeconds, headers: h)
+        }
+    }
+
     static func checkCapsAndConcurrency(_ k: Counter, _ l: Limits, label: String, day: Int64, month: Int64) throws {
+        try checkCaps(k, l, label: label, day: day, month: month)
+        if let max = l.maxConcurrent, k.inFlight >= max {
+            throw limited("Too many concurrent requests for this \(label) (limit \(max)). Wait for one to finish.", retryAfter: 1, headers: [])
+        }
+    }
+
+    static func checkCaps(_ k: Counter, _ l: Limits, label: String, day: Int64, month: Int64) throws {
         if let cap = l.monthlySpendCapNano, k.month == month, k.spentThisMonth >= cap {
             throw quota("The \(label)'s monthly spend cap (\(Money.display(cap))) is used up. It resets at the start of next month (UTC), or ask your admin to raise it.")
         }
         if let cap = l.dailySpendCapNano, k.day == day, k.spentToday >= cap {
             throw quota("The \(label)'s daily spend cap (\(Money.display(cap))) is used up. It resets at midnight UTC, or ask your admin to raise it.")
-        }
-        if let max = l.maxConcurrent, k.inFlight >= max {
-            throw limited("Too many concurrent requests for this \(label) (limit \(max)). Wait for one to finish.", retryAfter: 1, headers: [])
         }
     }
 
