@@ -339,7 +339,7 @@ def test_lucair_headers(client: openai.OpenAI, model: str) -> None:
     assert h["x-lucair-usage-estimated"] == "false"
     cost = expected_cost_nano(served["model"], u)
     assert int(h["x-lucair-cost-nano-usd"]) == ext["cost"]["nano_usd"] == cost
-    assert abs(float(h["x-lucair-cost-usd"]) - cost / 1e9) < 1e-9
+    assert h["x-lucair-cost-usd"] == f"{cost // 10**9}.{cost % 10**9:09d}"  # exact decimal of the integer nano-USD
     assert ext["cost"]["usd"] == h["x-lucair-cost-usd"]
     assert completion.usage.prompt_tokens == u["input_tokens"] + u["cached_input_tokens"] + u["cache_write_tokens"]
     assert completion.usage.completion_tokens == u["output_tokens"]
