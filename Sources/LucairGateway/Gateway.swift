@@ -19,6 +19,7 @@ public final class Gateway: Sendable {
     public let usage: UsageWriter
     public let metrics: GatewayMetrics
     public let chat: ChatService
+    let embeddings: EmbeddingsService
     public let catalog: ModelCatalog
     public let engines: [EngineSupervisor]
     public let refresher: KeyRefresher
@@ -50,7 +51,9 @@ public final class Gateway: Sendable {
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient)
         limiter = RateLimiter(shared: storage as? any SharedRateWindows, logger: logger)
-        chat = ChatService(catalog: catalog, prices: config.prices, providers: providers, usage: usage, metrics: metrics, limiter: limiter, logger: logger)
+        let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, metrics: metrics, logger: logger)
+        chat = ChatService(catalog: catalog, providers: providers, meter: meter)
+        embeddings = EmbeddingsService(deployments: config.embeddings, provider: providers.openAI, meter: meter)
         let dataDir = Gateway.dataDir(config)
         engines = config.engines.map { e in
             EngineSupervisor(config: e, client: httpClient, logger: logger, logPath: dataDir.map { "\($0)/engine-\(e.name).log" })
@@ -100,11 +103,6 @@ public final class Gateway: Sendable {
         limiter.seed(spentToday: totals(try await storage.spend(sinceMillis: dayStart)), spentThisMonth: totals(try await storage.spend(sinceMillis: monthStart)))
     }
 
-    /// Mints a key for a tenant of the default tenancy; returns the key (shown once, stored hashed).
-    public func mintKey(tenant: String = "ten_default", role: String = "tenant", name: String, scopes: KeyScopes = KeyScopes(), limits: Limits = Limits()) async throws -> String {
-        try await tenancy.mintKey(tenant: tenant, name: name, role: role, scopes: scopes, limits: limits).key
-    }
-
     /// Starts managed engines and waits for them to be healthy.
     public func startEngines() async throws {
         for e in engines { try await e.start() }
@@ -138,55 +136,6 @@ public final class Gateway: Sendable {
             "limits": ["shared": .bool(limiter.shared != nil), "shared_unreachable": .bool(limiter.degraded)],
             "tiers": .array(config.tiersServed.map { .string($0.rawValue) }),
         ]
-    }
-
-    public func embeddings(_ body: JSONValue, principal: Principal) async throws -> (JSONValue, String) {
-        guard case .object(let o) = body else { throw GatewayError.invalid("The request body must be a JSON object.") }
-        guard let model = o["model"]?.stringValue else {
-            throw GatewayError.invalid("Missing required parameter: 'model'.", param: "model", code: "missing_required_parameter")
-        }
-        guard let input = o["input"], input.stringValue != nil || input.arrayValue != nil else {
-            throw GatewayError.invalid("Missing required parameter: 'input' (a string or an array of strings).", param: "input", code: "missing_required_parameter")
-        }
-        guard !config.embeddings.isEmpty else {
-            throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
-                               message: "No embedding deployment is configured on this gateway. Operator: add [[embeddings.deployments]].", origin: .client)
-        }
-        let candidates = config.embeddings.filter { $0.model == model || model == "auto" }
-        guard !candidates.isEmpty else {
-            throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
-                               message: "The embedding model '\(model)' does not exist. Available: \(config.embeddings.map(\.model).joined(separator: ", ")).", origin: .client)
-        }
-        let started = ContinuousClock.now
-        let requestId = APIKeys.randomId("req")
-        var last: GatewayError?
-        for d in candidates {
-            do {
-                let upstream = try await providers.openAI.embeddings(o, deployment: d)
-                var data: [JSONValue] = []
-                for (i, item) in (upstream["data"]?.arrayValue ?? []).enumerated() {
-                    data.append(["object": "embedding", "index": item["index"] ?? .int(i), "embedding": item["embedding"] ?? []])
-                }
-                let prompt = upstream["usage"]?["prompt_tokens"]?.intValue
-                let tokens = prompt ?? TokenEstimator.tokens(bytes: TokenEstimator.textBytes(input))
-                let u = TokenUsage(input: tokens, estimated: prompt == nil)
-                let priced = config.prices.price(model: d.model, onISODate: Clock.isoDate())
-                let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
-                let total = ContinuousClock.now - started
-                usage.record(UsageRecord(
-                    requestId: requestId, tenantId: principal.tenantId, keyId: principal.lineageId, endpoint: "embeddings", tier: d.tier.rawValue,
-                    model: d.model, deployment: d.name, stream: false, status: 200, errorType: nil, usage: u,
-                    priceVersion: priced?.version ?? "unpriced", unitPrice: price, queueMicros: 0, ttftMicros: total.micros,
-                    totalMicros: total.micros, createdAtMillis: Int64(Date().timeIntervalSince1970 * 1000)))
-                metrics.requests(endpoint: "embeddings", tier: d.tier.rawValue, model: d.model, status: 200).increment()
-                return (["object": "list", "data": .array(data), "model": .string(d.model),
-                         "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)]], d.model)
-            } catch let e as GatewayError {
-                guard e.retryable else { throw e }
-                last = e
-            }
-        }
-        throw last!
     }
 
     func shutdown() async {

@@ -219,3 +219,30 @@ import Testing
 
 import AsyncHTTPClient
 import NIOCore
+
+@Suite struct EmbeddingsLimitTests {
+    /// Embeddings go through the same key limits and metering as chat.
+    @Test func embeddingsAreRateLimitedAndMetered() async throws {
+        let tweak: (String, Int) -> String = { t, port in
+            t.replacingOccurrences(of: "[[prices]]", with: """
+                [[embeddings.deployments]]
+                name = "fake-embed"
+                kind = "openai_compatible"
+                url = "http://127.0.0.1:\(port)/v1"
+                model = "local-embed"
+                [[prices]]
+                """)
+        }
+        try await TestStack.with(tweak: tweak) { s in
+            let t = try await s.tenant("embedder")
+            let k = try #require(try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["rpm": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
+            let first = try await s.send("POST", "/v1/embeddings", ["model": "local-embed", "input": "hello"], key: k)
+            #expect(first.status == 200)
+            let rid = try #require(first.headers["x-lucair-request-id"])
+            let rec = try #require(try await s.record(rid))
+            #expect(rec.endpoint == "embeddings" && rec.inputTokens > 0 && rec.tenantId == t.id)
+            let second = try await s.send("POST", "/v1/embeddings", ["model": "local-embed", "input": "again"], key: k)
+            #expect(second.status == 429 && second.json["error"]?["code"] == "rate_limit_exceeded")
+        }
+    }
+}

@@ -41,21 +41,13 @@ public struct Bill: Sendable {
 /// deployments in order, normalise the answer, price it and hand the usage record to the writer.
 public final class ChatService: Sendable {
     let catalog: ModelCatalog
-    let prices: PriceBook
     let providers: Providers
-    let usage: UsageWriter
-    let metrics: GatewayMetrics
-    let limiter: RateLimiter
-    let logger: Logger
+    let meter: Meter
 
-    init(catalog: ModelCatalog, prices: PriceBook, providers: Providers, usage: UsageWriter, metrics: GatewayMetrics, limiter: RateLimiter, logger: Logger) {
-        self.limiter = limiter
+    init(catalog: ModelCatalog, providers: Providers, meter: Meter) {
         self.catalog = catalog
-        self.prices = prices
         self.providers = providers
-        self.usage = usage
-        self.metrics = metrics
-        self.logger = logger
+        self.meter = meter
     }
 
     struct Context {
@@ -79,7 +71,7 @@ public final class ChatService: Sendable {
                                message: "This key may not use '\(request.model)' (tier \(r.tier.rawValue)). Its plan '\(principal.plan.name)' reaches up to \(principal.plan.ceiling.rawValue)\(principal.scopes.tiers.isEmpty && principal.scopes.models.isEmpty ? "" : ", narrowed by the key's scopes"). Use 'auto' or an allowed tier.", origin: .client)
         }
         let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
-        let admission = try await limiter.admit(principal, estimatedTokens: estimate)
+        let admission = try await meter.limiter.admit(principal, estimatedTokens: estimate)
         return Context(request: request, principal: principal, requestId: requestId, resolution: r,
                        started: .now, createdAt: Int(Date().timeIntervalSince1970), admission: admission)
     }
@@ -93,20 +85,8 @@ public final class ChatService: Sendable {
                  rateLimitHeaders: c.admission.headers)
     }
 
-    /// Tries each deployment of the tier in turn while the failure is one another may not share.
     func firstSuccess<T>(_ c: Context, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment) {
-        var last: GatewayError?
-        for d in c.resolution.deployments {
-            do {
-                return (try await attempt(d), d)
-            } catch let e as GatewayError {
-                metrics.upstreamErrors(deployment: d.name, code: e.code ?? e.type).increment()
-                logger.warning("upstream failed", metadata: ["request_id": "\(c.requestId)", "deployment": "\(d.name)", "status": "\(e.status)", "code": "\(e.code ?? "")", "retryable": "\(e.retryable)"])
-                guard e.retryable else { throw e }
-                last = e
-            }
-        }
-        throw last ?? GatewayError(status: 503, type: "upstream_error", code: "no_deployment", message: "No deployment can serve this tier.")
+        try await meter.firstSuccess(c.resolution.deployments, requestId: c.requestId, attempt)
     }
 
     // MARK: non-streaming
@@ -163,7 +143,7 @@ public final class ChatService: Sendable {
     /// Relays the stream through `write` as SSE bytes. A mid-stream failure ends the stream with an
     /// error event; a failed `write` (client gone) stops reading, which cancels the upstream call.
     /// Either way what was delivered is metered.
-    public func pump(_ s: OpenedStream, write: (ByteBufferBytes) async throws -> Void) async {
+    public func pump(_ s: OpenedStream, write: ([UInt8]) async throws -> Void) async {
         let c = s.context
         var reported: TokenUsage?
         var deliveredBytes = 0
@@ -195,8 +175,8 @@ public final class ChatService: Sendable {
             let e = (error as? GatewayError) ?? GatewayError(status: 502, type: "upstream_error", code: "upstream_stream_broken", message: "The upstream stream failed.")
             status = e.status
             errorType = e.code ?? e.type
-            metrics.upstreamErrors(deployment: s.deployment.name, code: errorType!).increment()
-            logger.warning("stream failed mid-way", metadata: ["request_id": "\(c.requestId)", "deployment": "\(s.deployment.name)", "code": "\(errorType!)"])
+            meter.metrics.upstreamErrors(deployment: s.deployment.name, code: errorType!).increment()
+            meter.logger.warning("stream failed mid-way", metadata: ["request_id": "\(c.requestId)", "deployment": "\(s.deployment.name)", "code": "\(errorType!)"])
             e.openAIBody.writeSSE(into: &out)
             try? await write(out)
         }
@@ -226,38 +206,10 @@ public final class ChatService: Sendable {
 
     @discardableResult
     func finish(_ c: Context, deployment: Deployment?, usage u: TokenUsage, status: Int, errorType: String?, ttft: Duration?) -> Bill {
-        let tier = c.resolution.tier.rawValue
-        let model = c.resolution.model
-        let priced = prices.price(model: model, onISODate: Clock.isoDate())
-        let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
-        let total = ContinuousClock.now - c.started
-        let record = UsageRecord(
-            requestId: c.requestId, tenantId: c.principal.tenantId, keyId: c.principal.lineageId, endpoint: "chat.completions",
-            tier: tier, model: model, deployment: deployment?.name ?? "", stream: c.request.stream, status: status,
-            errorType: errorType, usage: u, priceVersion: priced?.version ?? "unpriced", unitPrice: price,
-            queueMicros: 0, ttftMicros: (ttft ?? total).micros, totalMicros: total.micros,
-            createdAtMillis: Int64(c.createdAt) * 1000)
-        usage.record(record)
-        limiter.settle(c.admission, actualTokens: u.promptTokens + u.outputTokens, cost: record.costNano)
-        metrics.requests(endpoint: "chat.completions", tier: tier, model: model, status: status).increment()
-        if u.promptTokens + u.outputTokens > 0 {
-            metrics.tokens(kind: "input", tier: tier, model: model).increment(by: Int64(u.inputTokens))
-            metrics.tokens(kind: "cached_input", tier: tier, model: model).increment(by: Int64(u.cachedInputTokens))
-            metrics.tokens(kind: "cache_write", tier: tier, model: model).increment(by: Int64(u.cacheWriteTokens))
-            metrics.tokens(kind: "output", tier: tier, model: model).increment(by: Int64(u.outputTokens))
-            metrics.costNano(tier: tier, model: model).increment(by: record.costNano)
-        }
-        metrics.duration("lucair_request_duration_seconds", tier: tier).recordNanoseconds(Int64(total.micros * 1000))
-        return Bill(usage: u, costNano: record.costNano, priceVersion: record.priceVersion)
-    }
-}
-
-public typealias ByteBufferBytes = [UInt8]
-
-extension Duration {
-    var micros: Int64 {
-        let (s, a) = components
-        return s * 1_000_000 + a / 1_000_000_000_000
+        meter.finish(Meter.Request(endpoint: "chat.completions", requestId: c.requestId, principal: c.principal, tier: c.resolution.tier,
+                                   model: c.resolution.model, stream: c.request.stream, started: c.started,
+                                   createdAtMillis: Int64(c.createdAt) * 1000, admission: c.admission),
+                     deployment: deployment?.name ?? "", usage: u, status: status, errorType: errorType, ttft: ttft)
     }
 }
 

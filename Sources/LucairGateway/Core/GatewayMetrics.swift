@@ -38,9 +38,5 @@ public final class GatewayMetrics: Sendable {
         Metrics.Timer(label: name, dimensions: [("tier", tier)], factory: factory)
     }
 
-    public func gauge(_ name: String, dimensions: [(String, String)]) -> CoreMetrics.Gauge {
-        CoreMetrics.Gauge(label: name, dimensions: dimensions, factory: factory)
-    }
-
     public func render() -> [UInt8] { registry.emitToBuffer() }
 }

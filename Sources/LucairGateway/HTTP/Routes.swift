@@ -88,8 +88,10 @@ struct Routes {
     func embeddings(_ request: Request, _ context: LucairContext) async throws -> Response {
         let principal = try authenticate(request, context, endpoint: "embeddings")
         let body = try await jsonBody(request)
-        let (out, model) = try await gateway.embeddings(body, principal: principal)
+        let requestId = APIKeys.randomId("req")
+        let (out, model) = try await gateway.embeddings.embed(body, principal: principal, requestId: requestId)
         var headers: HTTPFields = [.contentType: "application/json"]
+        headers[.lucairRequestId] = requestId
         headers[.lucairModel] = model
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized())))
     }

@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+import LucairCore
+import LucairWire
+
+/// The end of every served request, whatever the endpoint: price it at the table in force,
+/// hand the usage record to the writer, settle the rate-limit admission and count the metrics.
+struct Meter: Sendable {
+    let prices: PriceBook
+    let usage: UsageWriter
+    let limiter: RateLimiter
+    let metrics: GatewayMetrics
+    let logger: Logger
+
+    struct Request {
+        var endpoint: String
+        var requestId: String
+        var principal: Principal
+        var tier: Tier
+        var model: String
+        var stream: Bool
+        var started: ContinuousClock.Instant
+        var createdAtMillis: Int64
+        var admission: RateLimiter.Admission
+    }
+
+    @discardableResult
+    func finish(_ r: Request, deployment: String, usage u: TokenUsage, status: Int, errorType: String?, ttft: Duration?) -> Bill {
+        let tier = r.tier.rawValue
+        let priced = prices.price(model: r.model, onISODate: Clock.isoDate())
+        let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
+        let total = ContinuousClock.now - r.started
+        let record = UsageRecord(
+            requestId: r.requestId, tenantId: r.principal.tenantId, keyId: r.principal.lineageId, endpoint: r.endpoint,
+            tier: tier, model: r.model, deployment: deployment, stream: r.stream, status: status,
+            errorType: errorType, usage: u, priceVersion: priced?.version ?? "unpriced", unitPrice: price,
+            queueMicros: 0, ttftMicros: (ttft ?? total).micros, totalMicros: total.micros, createdAtMillis: r.createdAtMillis)
+        usage.record(record)
+        limiter.settle(r.admission, actualTokens: u.promptTokens + u.outputTokens, cost: record.costNano)
+        metrics.requests(endpoint: r.endpoint, tier: tier, model: r.model, status: status).increment()
+        if u.promptTokens + u.outputTokens > 0 {
+            metrics.tokens(kind: "input", tier: tier, model: r.model).increment(by: Int64(u.inputTokens))
+            metrics.tokens(kind: "cached_input", tier: tier, model: r.model).increment(by: Int64(u.cachedInputTokens))
+            metrics.tokens(kind: "cache_write", tier: tier, model: r.model).increment(by: Int64(u.cacheWriteTokens))
+            metrics.tokens(kind: "output", tier: tier, model: r.model).increment(by: Int64(u.outputTokens))
+            metrics.costNano(tier: tier, model: r.model).increment(by: record.costNano)
+        }
+        metrics.duration("lucair_request_duration_seconds", tier: tier).recordNanoseconds(Int64(total.micros * 1000))
+        return Bill(usage: u, costNano: record.costNano, priceVersion: record.priceVersion)
+    }
+
+    /// Tries each deployment in turn while the failure is one another may not share.
+    func firstSuccess<T>(_ deployments: [Deployment], requestId: String, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment) {
+        var last: GatewayError?
+        for d in deployments {
+            do {
+                return (try await attempt(d), d)
+            } catch let e as GatewayError {
+                metrics.upstreamErrors(deployment: d.name, code: e.code ?? e.type).increment()
+                logger.warning("upstream failed", metadata: ["request_id": "\(requestId)", "deployment": "\(d.name)", "status": "\(e.status)", "code": "\(e.code ?? "")", "retryable": "\(e.retryable)"])
+                guard e.retryable else { throw e }
+                last = e
+            }
+        }
+        throw last ?? GatewayError(status: 503, type: "upstream_error", code: "no_deployment", message: "No deployment can serve this request.")
+    }
+}
+
+extension Duration {
+    var micros: Int64 {
+        let (s, a) = components
+        return s * 1_000_000 + a / 1_000_000_000_000
+    }
+}
