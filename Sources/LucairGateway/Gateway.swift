@@ -50,7 +50,7 @@ public final class Gateway: Sendable {
         usage = UsageWriter(storage: storage, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient)
-        limiter = RateLimiter(shared: storage as? any SharedRateWindows, logger: logger)
+        limiter = RateLimiter(shared: storage as? any SharedLimits, logger: logger)
         let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, metrics: metrics, logger: logger)
         chat = ChatService(catalog: catalog, providers: providers, meter: meter)
         embeddings = EmbeddingsService(deployments: config.embeddings, provider: providers.openAI, meter: meter)

@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// PostgreSQL, for replicas that share state. The client's connection pool runs in a task owned
 /// by this object.
-public final class PostgresStorage: Storage, SharedRateWindows {
+public final class PostgresStorage: Storage, SharedLimits {
     let client: PostgresClient
     /// Connections for limit counters only, with asynchronous commit: a counter lost in a
     /// PostgreSQL crash costs a few milliseconds of counts, and no request waits for a WAL flush.

@@ -30,73 +30,14 @@ enum Schema {
             version: 2, name: "plans_limits_scopes_rotation",
             sqlite: v2(bigint: "INTEGER"), postgres: v2(bigint: "BIGINT")),
         Migration(
-            version: 3, name: "shared_rate_windows",
-            // SQLite counts limits in process (one replica); the table exists for schema parity.
-            sqlite: ["CREATE TABLE rate_windows (scope TEXT NOT NULL, window_start INTEGER NOT NULL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY (scope, window_start))"],
-            postgres: [
-                "CREATE TABLE rate_windows (scope TEXT NOT NULL, window_start BIGINT NOT NULL, requests BIGINT NOT NULL, tokens BIGINT NOT NULL, PRIMARY KEY (scope, window_start))",
-                // Counts one request and its token reservation in every scope's window, or in none:
-                // returns 0, or the 1-based index of the first scope whose limit refused it.
-                // Limits < 0 mean unlimited. Row locks serialise concurrent replicas exactly.
-                """
-                CREATE OR REPLACE FUNCTION lucair_acquire(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[])
-                RETURNS integer AS $$
-                DECLARE i integer;
-                BEGIN
-                  BEGIN
-                    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
-                      INSERT INTO rate_windows (scope, window_start, requests, tokens) VALUES (p_scopes[i], p_window, 0, 0) ON CONFLICT DO NOTHING;
-                      UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
-                        WHERE scope = p_scopes[i] AND window_start = p_window
-                          AND (p_rlims[i] < 0 OR requests + 1 <= p_rlims[i])
-                          AND (p_tlims[i] < 0 OR tokens + p_tokens <= p_tlims[i]);
-                      IF NOT FOUND THEN
-                        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = i::text;
-                      END IF;
-                    END LOOP;
-                  EXCEPTION WHEN SQLSTATE 'P0001' THEN
-                    RETURN SQLERRM::integer;
-                  END;
-                  RETURN 0;
-                END $$ LANGUAGE plpgsql
-                """,
-            ]),
-        Migration(
-            version: 4, name: "acquire_without_subtransaction",
+            version: 3, name: "shared_limits",
+            // SQLite counts limits in process (one replica): nothing to add there.
             sqlite: [],
             postgres: [
-                // Same contract as version 3, without the EXCEPTION block (a subtransaction per call):
-                // lock every scope's row (always key before tenant, so replicas cannot deadlock),
-                // check, then count in all or none.
-                """
-                CREATE OR REPLACE FUNCTION lucair_acquire(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[])
-                RETURNS integer AS $$
-                DECLARE i integer; r record;
-                BEGIN
-                  INSERT INTO rate_windows (scope, window_start, requests, tokens)
-                    SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
-                  FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
-                    SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
-                    IF (p_rlims[i] >= 0 AND r.requests + 1 > p_rlims[i]) OR (p_tlims[i] >= 0 AND r.tokens + p_tokens > p_tlims[i]) THEN
-                      RETURN i;
-                    END IF;
-                  END LOOP;
-                  UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
-                    WHERE scope = ANY(p_scopes) AND window_start = p_window;
-                  RETURN 0;
-                END $$ LANGUAGE plpgsql
-                """,
-            ]),
-        Migration(
-            version: 5, name: "rate_windows_unlogged",
-            sqlite: [],
-            // Minute counters need no crash durability (PostgreSQL empties unlogged tables after a
-            // crash: at worst a minute's counts restart). Without WAL, an acquire does not wait for a flush.
-            postgres: ["ALTER TABLE rate_windows SET UNLOGGED"]),
-        Migration(
-            version: 6, name: "shared_spend_and_concurrency",
-            sqlite: [],
-            postgres: [
+                // Minute windows: unlogged, since counters need no crash durability (PostgreSQL empties
+                // the table after a crash: at worst a minute's counts restart) and no acquire waits for
+                // a WAL flush.
+                "CREATE UNLOGGED TABLE rate_windows (scope TEXT NOT NULL, window_start BIGINT NOT NULL, requests BIGINT NOT NULL, tokens BIGINT NOT NULL, PRIMARY KEY (scope, window_start))",
                 // Spend per scope and period ('d:<day>' / 'm:<year*12+month>'), seeded from usage so far.
                 "CREATE TABLE spend_windows (scope TEXT NOT NULL, period TEXT NOT NULL, spent BIGINT NOT NULL, PRIMARY KEY (scope, period))",
                 """

@@ -132,7 +132,7 @@ public protocol Storage: Sendable {
 
 /// Limits shared by every replica (PostgreSQL): one call per admitted request, one (off the
 /// request path) when it ends.
-public protocol SharedRateWindows: Sendable {
+public protocol SharedLimits: Sendable {
     /// Checks and counts every limit of every scope atomically across replicas: RPM and TPM in the
     /// minute window, concurrency as a lease row, spend caps against the day's and month's spend.
     /// Returns nil when admitted, else which scope refused and why. A nil limit is unlimited.

@@ -67,7 +67,7 @@ struct Bench {
         if let url = ProcessInfo.processInfo.environment["LUCAIR_BENCH_POSTGRES_URL"] {
             let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
             try await store.migrate()
-            let shared = RateLimiter(shared: store as? any SharedRateWindows)
+            let shared = RateLimiter(shared: store as? any SharedLimits)
             await measure("authenticate + admit + settle, shared PostgreSQL: RPM + TPM (loopback)", runs: 20_000) { i in
                 var p = ring.principal(forKey: secrets[i % secrets.count])!
                 p.keyLimits.maxConcurrent = nil

@@ -134,7 +134,7 @@ import LucairStorage
         logger.logLevel = .critical
         let store = try await StorageFactory.open(url: url, logger: logger)
         try await store.migrate()
-        let limiter = RateLimiter(shared: store as? any SharedRateWindows, logger: logger)
+        let limiter = RateLimiter(shared: store as? any SharedLimits, logger: logger)
         let lineage = "key_order_\(UUID().uuidString.prefix(8))"
         func principal(cap: NanoUSD?) -> Principal {
             Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",

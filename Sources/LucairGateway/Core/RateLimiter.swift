@@ -44,7 +44,7 @@ public final class RateLimiter: Sendable {
     }
 
     let counters = Mutex<[String: Counter]>([:])
-    let shared: (any SharedRateWindows)?
+    let shared: (any SharedLimits)?
     let sharedFailing = Atomic<Bool>(false)
     /// When the shared store last failed (ms); while it is failing it is retried once a second.
     let sharedFailedAt = Atomic<Int64>(0)
@@ -53,7 +53,7 @@ public final class RateLimiter: Sendable {
     /// How long a request waits for the shared store before counting locally instead.
     static let sharedDeadline: Duration = .milliseconds(250)
 
-    public init(shared: (any SharedRateWindows)? = nil, logger: Logger = Logger(label: "lucair.limits")) {
+    public init(shared: (any SharedLimits)? = nil, logger: Logger = Logger(label: "lucair.limits")) {
         self.shared = shared
         self.logger = logger
     }
