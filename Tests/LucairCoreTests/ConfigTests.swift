@@ -1,3 +1,4 @@
+import LucairWire
 import Testing
 @testable import LucairCore
 
@@ -82,7 +83,7 @@ import Testing
 
     @Test func costPricesEveryTokenKind() {
         let p = ModelPrice(input: 1000, cachedInput: 100, cacheWrite: 1250, output: 5000)
-        let u = LucairWireUsage.make(input: 1_000_000, cached: 1_000_000, write: 1_000_000, output: 1_000_000)
+        let u = TokenUsage(input: 1_000_000, cachedInput: 1_000_000, cacheWrite: 1_000_000, output: 1_000_000)
         // $1 + $0.10 + $1.25 + $5 per million of each.
         #expect(p.cost(u) == 7_350_000_000)
     }
@@ -93,13 +94,5 @@ import Testing
         let book = PriceBook(tables: [b, a])
         #expect(book.price(model: "m", onISODate: "2026-06-30")?.version == "a")
         #expect(book.price(model: "m", onISODate: "2026-07-01")?.version == "b")
-    }
-}
-
-import LucairWire
-
-enum LucairWireUsage {
-    static func make(input: Int, cached: Int, write: Int, output: Int) -> TokenUsage {
-        TokenUsage(input: input, cachedInput: cached, cacheWrite: write, output: output)
     }
 }

@@ -196,17 +196,7 @@ import Testing
     }
 
     @Test func embeddingsAreForwardedToTheLocalDeployment() async throws {
-        let tweak: (String, Int) -> String = { t, port in
-            t.replacingOccurrences(of: "[[prices]]", with: """
-                [[embeddings.deployments]]
-                name = "fake-embed"
-                kind = "openai_compatible"
-                url = "http://127.0.0.1:\(port)/v1"
-                model = "local-embed"
-                [[prices]]
-                """)
-        }
-        try await TestStack.with(tweak: tweak) { s in
+        try await TestStack.with(tweak: TestStack.withEmbeddings) { s in
             let r = try await s.post("/v1/embeddings", #"{"model":"local-embed","input":["a","bb"]}"#)
             #expect(r.status == 200)
             #expect(r.json["data"]?.arrayValue?.count == 2 && r.json["model"] == "local-embed")
@@ -223,17 +213,7 @@ import NIOCore
 @Suite struct EmbeddingsLimitTests {
     /// Embeddings go through the same key limits and metering as chat.
     @Test func embeddingsAreRateLimitedAndMetered() async throws {
-        let tweak: (String, Int) -> String = { t, port in
-            t.replacingOccurrences(of: "[[prices]]", with: """
-                [[embeddings.deployments]]
-                name = "fake-embed"
-                kind = "openai_compatible"
-                url = "http://127.0.0.1:\(port)/v1"
-                model = "local-embed"
-                [[prices]]
-                """)
-        }
-        try await TestStack.with(tweak: tweak) { s in
+        try await TestStack.with(tweak: TestStack.withEmbeddings) { s in
             let t = try await s.tenant("embedder")
             let k = try #require(try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["rpm": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
             let first = try await s.send("POST", "/v1/embeddings", ["model": "local-embed", "input": "hello"], key: k)

@@ -53,6 +53,18 @@ struct TestStack {
         """
     }
 
+    /// Adds a local embedding deployment (model `local-embed`) served by the fake.
+    static func withEmbeddings(_ t: String, _ port: Int) -> String {
+        t.replacingOccurrences(of: "[[prices]]", with: """
+            [[embeddings.deployments]]
+            name = "fake-embed"
+            kind = "openai_compatible"
+            url = "http://127.0.0.1:\(port)/v1"
+            model = "local-embed"
+            [[prices]]
+            """)
+    }
+
     /// `tweak` edits the TOML text before it is parsed (add deployments, change storage…).
     static func with(storageURL: String = "sqlite::memory:", tweak: (String, Int) -> String = { t, _ in t },
                      _ body: (TestStack) async throws -> Void) async throws {

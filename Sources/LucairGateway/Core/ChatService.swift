@@ -52,12 +52,14 @@ public final class ChatService: Sendable {
 
     struct Context {
         var request: ChatRequest
-        var principal: Principal
-        var requestId: String
         var resolution: Resolution
-        var started: ContinuousClock.Instant
-        var createdAt: Int
-        var admission: RateLimiter.Admission
+        /// Who, when and under which admission: what the meter needs at the end.
+        var metered: Meter.Request
+        var principal: Principal { metered.principal }
+        var requestId: String { metered.requestId }
+        var started: ContinuousClock.Instant { metered.started }
+        var createdAt: Int { Int(metered.createdAtMillis / 1000) }
+        var admission: RateLimiter.Admission { metered.admission }
     }
 
     func context(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> Context {
@@ -72,8 +74,9 @@ public final class ChatService: Sendable {
         }
         let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
         let admission = try await meter.limiter.admit(principal, estimatedTokens: estimate)
-        return Context(request: request, principal: principal, requestId: requestId, resolution: r,
-                       started: .now, createdAt: Int(Date().timeIntervalSince1970), admission: admission)
+        return Context(request: request, resolution: r, metered: Meter.Request(
+            endpoint: "chat.completions", requestId: requestId, principal: principal, tier: r.tier, model: r.model, stream: request.stream,
+            started: .now, createdAtMillis: Int64(Date().timeIntervalSince1970) * 1000, admission: admission))
     }
 
     func envelope(_ c: Context) -> ChunkEnvelope {
@@ -206,10 +209,7 @@ public final class ChatService: Sendable {
 
     @discardableResult
     func finish(_ c: Context, deployment: Deployment?, usage u: TokenUsage, status: Int, errorType: String?, ttft: Duration?) -> Bill {
-        meter.finish(Meter.Request(endpoint: "chat.completions", requestId: c.requestId, principal: c.principal, tier: c.resolution.tier,
-                                   model: c.resolution.model, stream: c.request.stream, started: c.started,
-                                   createdAtMillis: Int64(c.createdAt) * 1000, admission: c.admission),
-                     deployment: deployment?.name ?? "", usage: u, status: status, errorType: errorType, ttft: ttft)
+        meter.finish(c.metered, deployment: deployment?.name ?? "", usage: u, status: status, errorType: errorType, ttft: ttft)
     }
 }
 
