@@ -1,3 +1,4 @@
+import Logging
 import LucairCore
 import LucairWire
 
@@ -203,5 +204,3 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         return e
     }
 }
-
-import Logging

@@ -64,7 +64,7 @@ struct Bench {
             let a = try! await limiter.admit(p, estimatedTokens: 1200)
             limiter.settle(a, actualTokens: 900, cost: 1000)
         }
-        if let url = ProcessInfo.processInfo.environment["LUCAIR_BENCH_POSTGRES_URL"] {
+        if let url = ProcessInfo.processInfo.environment["LUCAIR_BENCH_POSTGRES_URL"], !url.isEmpty {
             let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
             try await store.migrate()
             let shared = RateLimiter(shared: store as? any SharedLimits)

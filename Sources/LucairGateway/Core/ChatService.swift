@@ -4,6 +4,7 @@ import LucairCore
 import LucairRouter
 import LucairUpstreams
 import LucairWire
+import Synchronization
 
 /// Who served a request and why; becomes `x-lucair-*` headers and the `lucair` body field.
 public struct ServedBy: Sendable {
@@ -232,5 +233,3 @@ enum Clock {
         }
     }
 }
-
-import Synchronization

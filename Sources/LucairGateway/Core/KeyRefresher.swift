@@ -3,6 +3,7 @@ import Logging
 import LucairCore
 import LucairStorage
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps this replica's `KeyRing` in step with storage: polls the keys version every
 /// `keyRefreshMs` (250 ms by default) and reloads keys and tenants when it moved. A revocation made
@@ -51,5 +52,3 @@ public final class KeyRefresher: Service, Sendable {
         }
     }
 }
-
-import Synchronization

@@ -1,10 +1,9 @@
 import Foundation
-import NIOCore
-import NIOPosix
-import Synchronization
 import Logging
 import LucairCore
 import LucairStorage
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Requests per minute, tokens per minute, concurrent requests and daily / monthly spend caps,
