@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Resources/llamacpp-server.py")]),
+        ], resources: [.copy("Resources/llamacpp-server.py"), .copy("Resources/router")]),
         .executableTarget(name: "lucair", dependencies: [
             "LucairGateway", "LucairCore", "LucairStorage", "LucairWire",
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,6 +91,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .testTarget(name: "LucairWireTests", dependencies: ["LucairWire"], exclude: ["Golden"]),
+        .testTarget(name: "LucairRouterTests", dependencies: ["LucairRouter", "LucairCore", "LucairWire"]),
         .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore", "LucairWire"]),
         .testTarget(name: "LucairGatewayTests", dependencies: [
             "LucairGateway", "LucairFakes",

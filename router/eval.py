@@ -11,7 +11,7 @@
   python3 router/eval.py DATA.jsonl --write-scores OUT.jsonl
         Also writes {"id", "score", "p_weak_ok", "tier"} per row.
   python3 router/eval.py --check-vectors
-        Recomputes router/model/test-vectors.json with features.py and checks it matches.
+        Recomputes Sources/LucairGateway/Resources/router/test-vectors.json with features.py and checks it matches.
 
 Rows with "contaminated": true are scored but left out of the metrics.  Rows without
 weak/strong outcomes are scored; metrics need both.
@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 import features as F  # noqa: E402
 import metrics as M  # noqa: E402
 
-DEFAULT_MODEL = os.path.join(HERE, "model", "router-v1.json")
+DEFAULT_MODEL = os.path.join(HERE, "..", "Sources/LucairGateway/Resources/router", "router-v1.json")
 
 
 def check_vectors(model, path) -> int:

@@ -1,7 +1,7 @@
 """Feature extraction for the Lucair learned router (spec version "lucair-router-features/1").
 
 Everything here is written to be ported to Swift *exactly*; the Swift port must produce the same
-bucket indices and (to float rounding) the same values.  `router/model/test-vectors.json` holds
+bucket indices and (to float rounding) the same values.  `Sources/LucairGateway/Resources/router/test-vectors.json` holds
 worked examples (text -> active buckets -> dense features -> score) to check a port against.
 
 Pure standard library, no numpy: the same code path is used for training and for test vectors.

@@ -5,8 +5,8 @@ Reads the routing dev sets (mmlu.jsonl, alpaca_eval.jsonl), extracts the feature
 router/features.py, runs K-fold cross-validation (every metric is computed on out-of-fold
 scores only), prints APGR / CPT(50%) / CPT(80%) for the router and the random / oracle
 baselines, then fits on all rows and writes:
-  router/model/router-v1.json     the artifact (feature spec, weights, calibration, tiers)
-  router/model/test-vectors.json  worked examples for the Swift port
+  Sources/LucairGateway/Resources/router/router-v1.json     the artifact (feature spec, weights, calibration, tiers)
+  Sources/LucairGateway/Resources/router/test-vectors.json  worked examples for the Swift port
   router/cv-report.md             the cross-validation report
 Needs numpy and scipy only.  Takes about 1-3 minutes on one core.
 """
@@ -330,7 +330,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=os.environ.get(
         "LUCAIR_ROUTING_DATA", os.path.join(HERE, "..", "..", "shared", "data", "routing")))
-    ap.add_argument("--out-dir", default=os.path.join(HERE, "model"))
+    ap.add_argument("--out-dir", default=os.path.join(HERE, "..", "Sources/LucairGateway/Resources/router"))
     ap.add_argument("--skip-group-cv", action="store_true")
     args = ap.parse_args()
     started = time.time()
@@ -527,7 +527,7 @@ def write_report(table, slices, probes, shares, bar_table, model, size, elapsed,
     L.append("")
     L.append("Thresholds on z (bar %.2f): %s.\n" % (QUALITY_BAR, ", ".join(
         "%s: z < %.4g" % (t, v) for t, v in model["tiers"]["thresholds"].items())))
-    L.append("Artifact `router/model/%s.json`: %.2f MB.\n" % (model["version"], size / 1e6))
+    L.append("Artifact `Sources/LucairGateway/Resources/router/%s.json`: %.2f MB.\n" % (model["version"], size / 1e6))
     with open(os.path.join(HERE, "cv-report.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(L))
 
