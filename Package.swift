@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/llamacpp-server.py"), .copy("Resources/router")]),
         .executableTarget(name: "lucair", dependencies: [
-            "LucairGateway", "LucairCore", "LucairStorage", "LucairWire",
+            "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

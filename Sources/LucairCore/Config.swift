@@ -17,6 +17,10 @@ public struct LucairConfig: Sendable {
     public var plans: [String: Plan] = Plan.defaults
     /// How often each replica checks storage for key and limit changes (revocations included).
     public var keyRefreshMs: Int = 250
+    /// The router's artifact; nil = the one built in (`Resources/router/router-v1.json`).
+    public var routerModelPath: String?
+    /// Below this confidence an `auto` request goes one tier up.
+    public var routerLowConfidence: Double = 0.5
     /// Where the config came from, for messages.
     public var source: String = "(embedded default)"
 

@@ -87,7 +87,7 @@ public enum ConfigLoader {
             var c = LucairConfig()
             c.source = file
             guard case .object(let top) = root else { throw fail("", "expected a TOML document") }
-            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans"], "")
+            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router"], "")
             if let s = try obj(top["server"], "server") {
                 try known(s, ["listen", "max_body_bytes", "log_level"], "server")
                 if let listen = try str(s, "listen", "server") {
@@ -108,6 +108,14 @@ public enum ConfigLoader {
             }
             guard c.storageURL.hasPrefix("sqlite:") || c.storageURL.hasPrefix("postgres://") || c.storageURL.hasPrefix("postgresql://") else {
                 throw fail("storage.url", "expected sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB, found \"\(c.storageURL)\"")
+            }
+            if let r = try obj(top["router"], "router") {
+                try known(r, ["model", "low_confidence"], "router")
+                c.routerModelPath = try str(r, "model", "router")
+                if let v = r["low_confidence"] {
+                    guard let d = v.doubleValue, (0...1).contains(d) else { throw fail("router.low_confidence", "expected a number between 0 and 1") }
+                    c.routerLowConfidence = d
+                }
             }
             let auth = try obj(top["auth"], "auth") ?? [:]
             try known(auth, ["admin_key", "admin_key_env", "key_refresh_ms"], "auth")
@@ -178,7 +186,7 @@ public enum ConfigLoader {
                     guard let tier = Tier(rawValue: t) else { throw fail("\(path).\(k)", "unknown tier \"\(t)\" (expected baseline, fast, balanced or frontier)") }
                     return tier
                 }
-                var bar = 0.8
+                var bar = 0.65
                 if let q = o["quality_bar"] {
                     guard let d = q.doubleValue, (0...1).contains(d) else { throw fail("\(path).quality_bar", "expected a number between 0 and 1") }
                     bar = d

@@ -64,19 +64,23 @@ public struct KeyScopes: Sendable, Equatable {
     public var models: [String] = []
     /// Exact IPv4/IPv6 addresses or CIDR blocks.
     public var ipAllowList: [String] = []
+    /// The router's quality bar for this key; nil = the plan's.
+    public var qualityBar: Double?
 
-    public init(endpoints: [String] = [], tiers: [Tier] = [], models: [String] = [], ipAllowList: [String] = []) {
+    public init(endpoints: [String] = [], tiers: [Tier] = [], models: [String] = [], ipAllowList: [String] = [], qualityBar: Double? = nil) {
         self.endpoints = endpoints
         self.tiers = tiers
         self.models = models
         self.ipAllowList = ipAllowList
+        self.qualityBar = qualityBar
     }
 
     public static let knownEndpoints = ["chat.completions", "embeddings", "models", "route", "usage", "admin"]
 
     public var json: JSONValue {
         ["endpoints": .array(endpoints.map { .string($0) }), "tiers": .array(tiers.map { .string($0.rawValue) }),
-         "models": .array(models.map { .string($0) }), "ip_allow_list": .array(ipAllowList.map { .string($0) })]
+         "models": .array(models.map { .string($0) }), "ip_allow_list": .array(ipAllowList.map { .string($0) }),
+         "quality_bar": qualityBar.map { .double($0) } ?? .null]
     }
 
     public init(json: JSONValue?, path: String = "scopes") throws(InvalidRequest) {
@@ -89,8 +93,14 @@ public struct KeyScopes: Sendable, Equatable {
             }
             return a.compactMap(\.stringValue)
         }
-        for k in o.keys where !["endpoints", "tiers", "models", "ip_allow_list"].contains(k) {
-            throw InvalidRequest("Unknown field '\(path).\(k)'. Known: endpoints, tiers, models, ip_allow_list.", param: "\(path).\(k)")
+        for k in o.keys where !["endpoints", "tiers", "models", "ip_allow_list", "quality_bar"].contains(k) {
+            throw InvalidRequest("Unknown field '\(path).\(k)'. Known: endpoints, tiers, models, ip_allow_list, quality_bar.", param: "\(path).\(k)")
+        }
+        if let q = o["quality_bar"], !q.isNull {
+            guard let d = q.doubleValue, (0...1).contains(d) else {
+                throw InvalidRequest("'\(path).quality_bar' must be a number between 0 and 1.", param: "\(path).quality_bar")
+            }
+            qualityBar = d
         }
         endpoints = try strings("endpoints")
         for e in endpoints where !Self.knownEndpoints.contains(e) {
@@ -129,7 +139,7 @@ public struct Plan: Sendable, Equatable {
     /// The minimum probability that a tier is good enough (used by the router).
     public var qualityBar: Double
 
-    public init(name: String, ceiling: Tier, floor: Tier = .baseline, limits: Limits = Limits(), qualityBar: Double = 0.8) {
+    public init(name: String, ceiling: Tier, floor: Tier = .baseline, limits: Limits = Limits(), qualityBar: Double = 0.65) {
         self.name = name
         self.ceiling = ceiling
         self.floor = floor
@@ -138,9 +148,9 @@ public struct Plan: Sendable, Equatable {
     }
 
     public static let defaults: [String: Plan] = [
-        "starter": Plan(name: "starter", ceiling: .fast, limits: Limits(rpm: 60, tpm: 200_000, maxConcurrent: 8), qualityBar: 0.75),
-        "pro": Plan(name: "pro", ceiling: .balanced, limits: Limits(rpm: 600, tpm: 2_000_000, maxConcurrent: 64), qualityBar: 0.8),
-        "enterprise": Plan(name: "enterprise", ceiling: .frontier, limits: Limits(), qualityBar: 0.85),
+        "starter": Plan(name: "starter", ceiling: .fast, limits: Limits(rpm: 60, tpm: 200_000, maxConcurrent: 8), qualityBar: 0.6),
+        "pro": Plan(name: "pro", ceiling: .balanced, limits: Limits(rpm: 600, tpm: 2_000_000, maxConcurrent: 64), qualityBar: 0.65),
+        "enterprise": Plan(name: "enterprise", ceiling: .frontier, limits: Limits(), qualityBar: 0.7),
     ]
 
     public func allows(_ tier: Tier) -> Bool { tier <= ceiling }

@@ -52,7 +52,8 @@ public final class Gateway: Sendable {
         providers = Providers(client: httpClient)
         limiter = RateLimiter(shared: storage as? any SharedLimits, logger: logger)
         let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, metrics: metrics, logger: logger)
-        chat = ChatService(catalog: catalog, providers: providers, meter: meter)
+        let router = AutoRouter(model: try RouterArtifact.load(path: config.routerModelPath), lowConfidence: config.routerLowConfidence)
+        chat = ChatService(catalog: catalog, providers: providers, meter: meter, router: router)
         embeddings = EmbeddingsService(deployments: config.embeddings, provider: providers.openAI, meter: meter)
         let dataDir = Gateway.dataDir(config)
         engines = config.engines.map { e in

@@ -42,7 +42,7 @@ public struct Assessor: Sendable {
     public init(model: RouterModel) { self.model = model }
 
     /// The share of the Baseline tier's risk left for tasks that transform a given text.
-    public static let transformPrior = 0.5
+    public static let transformPrior = 0.2
 
     /// The score alone (what `lucair router score` writes): messages only, nothing else read.
     public func score(messages: [JSONValue]) -> Double {
@@ -56,7 +56,7 @@ public struct Assessor: Sendable {
         let lastUser = Self.lastUserText(r.messages)
         let task = Self.task(f, lastUser: lastUser, request: r)
         // Task prior: the training data (MMLU, AlpacaEval) holds no grounded transformations of a
-        // given text; for those, half of the remaining risk is assumed away (docs/router.md).
+        // given text; for those, 80% of the remaining risk is assumed away (docs/router.md).
         let p = task.transformsGivenText ? 1 - (1 - pWeak) * Self.transformPrior : pWeak
         let reasoning: Assessment.Reasoning
         switch (p, r.reasoningEffort) {

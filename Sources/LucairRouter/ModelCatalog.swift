@@ -6,14 +6,12 @@ public struct Resolution: Sendable, Equatable {
     public var model: String
     /// In preference order.
     public var deployments: [Deployment]
-    /// Why this tier: `explicit_model`, `tier_alias` or `auto_baseline`.
+    /// Why this tier: `explicit_model`, `tier_alias` or `auto`.
     public var reason: String
 }
 
 /// Maps model names (a concrete id, a tier alias or `auto`) to tiers and deployments. Pure.
-///
-/// Until the router lands, `auto` means the lowest tier that is configured (Baseline in every
-/// shipped config).
+/// `auto` resolves to the lowest configured tier until `AutoRouter` has picked one (`serving`).
 public struct ModelCatalog: Sendable {
     public let deployments: [Deployment]
 
@@ -22,7 +20,7 @@ public struct ModelCatalog: Sendable {
     public func resolve(_ name: String) -> Resolution? {
         if name == "auto" {
             guard let tier = Tier.allCases.first(where: { t in deployments.contains { $0.tier == t } }) else { return nil }
-            return resolution(tier: tier, reason: "auto_baseline")
+            return resolution(tier: tier, reason: "auto")
         }
         if let tier = Tier(alias: name) {
             return resolution(tier: tier, reason: "tier_alias")
@@ -30,6 +28,17 @@ public struct ModelCatalog: Sendable {
         let matching = deployments.filter { $0.model == name }
         guard let first = matching.first else { return nil }
         return Resolution(tier: first.tier, model: name, deployments: matching, reason: "explicit_model")
+    }
+
+    /// The tier that serves a routed request: the routed tier if it is configured and allowed;
+    /// else the nearest allowed configured tier above it, else the nearest below (`moved` = true).
+    public func serving(_ routed: Tier, allowed: (Tier, String) -> Bool) -> (resolution: Resolution, moved: Bool)? {
+        let usable = Tier.allCases.filter { t in
+            guard let d = deployments.first(where: { $0.tier == t }) else { return false }
+            return allowed(t, d.model)
+        }
+        guard let t = usable.first(where: { $0 >= routed }) ?? usable.last, let r = resolution(tier: t, reason: "auto") else { return nil }
+        return (r, t != routed)
     }
 
     func resolution(tier: Tier, reason: String) -> Resolution? {

@@ -28,7 +28,7 @@ public struct ChatRequest: Sendable {
         guard case .object(let body) = json else {
             throw InvalidRequest("The request body must be a JSON object, got \(json.typeName).")
         }
-        var v = Validator(body: body)
+        let v = Validator(body: body)
         guard let model = try v.string("model", required: true), !model.isEmpty else {
             throw InvalidRequest("You must provide a model parameter: a model id, a tier alias such as 'lucair/fast', or 'auto'.", param: "model")
         }

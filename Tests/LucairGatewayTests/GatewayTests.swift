@@ -6,11 +6,11 @@ import Testing
 @Suite struct GatewayTests {
     @Test func nonStreamingIsServedMeteredAndExplained() async throws {
         try await TestStack.with { s in
-            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hello [fake cache_read=8]"))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hello [fake cache_read=8]"))
             #expect(r.status == 200)
             #expect(r.headers["x-lucair-tier"] == "baseline")
             #expect(r.headers["x-lucair-deployment"] == "fake-local")
-            #expect(r.headers["x-lucair-route-reason"] == "auto_baseline")
+            #expect(r.headers["x-lucair-route-reason"] == "tier_alias")
             let rid = try #require(r.headers["x-lucair-request-id"])
             let rec = try #require(try await s.record(rid))
             #expect(rec.cachedInputTokens == 8)
@@ -44,7 +44,7 @@ import Testing
 
     @Test func usageChunkOnlyWhenAsked() async throws {
         try await TestStack.with { s in
-            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi", stream: true, includeUsage: true))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi", stream: true, includeUsage: true))
             let events = TestStack.events(r.body).dropLast().compactMap { try? JSON.parse($0) }
             let usageChunks = events.filter { $0["usage"] != nil }
             #expect(usageChunks.count == 1)
@@ -57,7 +57,7 @@ import Testing
 
     @Test func engineIsAlwaysAskedForUsage() async throws {
         try await TestStack.with { s in
-            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi", stream: true))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi", stream: true))
             #expect(r.status == 200)
             #expect(s.stats.lastOpenAI["stream_options"]?["include_usage"] == true)
             let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
@@ -68,7 +68,7 @@ import Testing
     @Test func missingUsageIsEstimatedAndMarked() async throws {
         try await TestStack.with { s in
             for stream in [false, true] {
-                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "count me [fake no_usage=1]", stream: stream))
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "count me [fake no_usage=1]", stream: stream))
                 #expect(r.status == 200)
                 let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
                 #expect(rec.estimated)
@@ -91,7 +91,7 @@ import Testing
                 """)
         }
         try await TestStack.with(tweak: tweak) { s in
-            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi"))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
             #expect(r.status == 200)
             #expect(r.headers["x-lucair-deployment"] == "fake-local")
         }
@@ -104,7 +104,7 @@ import Testing
                 ("lucair/fast", 429, "upstream_rate_limited"),
                 ("lucair/fast", 400, "invalid_request_error"),
                 ("lucair/fast", 502, "upstream_auth_failed"),  // 401: the operator's problem, not the client's
-                ("auto", 502, "upstream_error"),  // 500
+                ("lucair/baseline", 502, "upstream_error"),  // 500
             ]
             let statuses = [529, 429, 400, 401, 500]
             for ((model, expected, code), upstream) in zip(cases, statuses) {
@@ -119,7 +119,7 @@ import Testing
 
     @Test func brokenUpstreamStreamEndsWithAnErrorEventAndIsMetered() async throws {
         try await TestStack.with { s in
-            for (model, directive) in [("auto", "disconnect_after=3"), ("lucair/fast", "error_after=4")] {
+            for (model, directive) in [("lucair/baseline", "disconnect_after=3"), ("lucair/fast", "error_after=4")] {
                 let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: model, content: "x [fake chunks=10 \(directive)]", stream: true))
                 #expect(r.status == 200)
                 let events = TestStack.events(r.body)
@@ -137,7 +137,7 @@ import Testing
             req.method = .POST
             req.headers.add(name: "content-type", value: "application/json")
             req.headers.add(name: "authorization", value: "Bearer \(TestStack.adminKey)")
-            req.body = .bytes(ByteBuffer(string: TestStack.chatBody(model: "auto", content: "slow [fake chunks=200 chunk_delay_ms=20]", stream: true)))
+            req.body = .bytes(ByteBuffer(string: TestStack.chatBody(model: "lucair/baseline", content: "slow [fake chunks=200 chunk_delay_ms=20]", stream: true)))
             let task = Task {
                 let r = try await HTTPClient.shared.execute(req, timeout: .seconds(30))
                 var n = 0
@@ -186,7 +186,7 @@ import Testing
             let models = try await s.get("/v1/models")
             let ids = (try JSON.parse(models.body))["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
             #expect(ids == ["auto", "lucair/baseline", "lucair/fast", "ministral-8b", "claude-haiku-4-5"])
-            _ = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"))
+            _ = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x"))
             let health = try JSON.parse(try await s.get("/health", key: nil).body)
             #expect(health["status"] == "ok" && health["storage"]?["migrations"] == [1, 2, 3])
             let metrics = try await s.get("/metrics", key: nil).body

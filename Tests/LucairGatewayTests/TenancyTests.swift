@@ -7,9 +7,10 @@ import NIOCore
 import Testing
 
 extension TestStack {
-    func send(_ method: String, _ path: String, _ body: JSONValue? = nil, key: String?) async throws -> Reply {
+    func send(_ method: String, _ path: String, _ body: JSONValue? = nil, key: String?, headers: [String: String] = [:]) async throws -> Reply {
         var req = HTTPClientRequest(url: url + path)
         req.method = .init(rawValue: method)
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let key { req.headers.add(name: "authorization", value: "Bearer \(key)") }
         if let body {
             req.headers.add(name: "content-type", value: "application/json")
@@ -47,7 +48,10 @@ extension TestStack {
         ceiling = "baseline"
         rpm = 1000
         """
-    let tweak: (String, Int) -> String = { t, _ in t.replacingOccurrences(of: "[[tiers.baseline.deployments]]", with: plansTOML + "\n[[tiers.baseline.deployments]]") }
+    static func planTweak(_ t: String, _ port: Int) -> String {
+        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]", with: plansTOML + "\n[[tiers.baseline.deployments]]")
+    }
+    let tweak = planTweak
 
     @Test func mintedKeysWorkAndAreShownOnlyOnce() async throws {
         try await TestStack.with(tweak: tweak) { s in

@@ -9,7 +9,8 @@ import Testing
 enum Artifact {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Sources/LucairGateway/Resources/router").standardized
-    static let model: RouterModel = try! RouterModel(json: JSON.parse(bytes: Array(try! Data(contentsOf: dir.appendingPathComponent("router-v1.json")))))
+    static let json: JSONValue = try! JSON.parse(bytes: Array(try! Data(contentsOf: dir.appendingPathComponent("router-v1.json"))))
+    static let model: RouterModel = try! RouterModel(json: json)
     static let vectors: JSONValue = try! JSON.parse(bytes: Array(try! Data(contentsOf: dir.appendingPathComponent("test-vectors.json"))))
 }
 
@@ -52,9 +53,12 @@ enum Artifact {
     @Test func thresholdsAtTheArtifactsBarMatchTheArtifact() throws {
         let policy = RoutePolicy(model: Artifact.model)
         let th = policy.thresholds(bar: 0.70)
-        #expect(abs(th[.baseline]! - 1.19492) < 1e-5)
-        #expect(abs(th[.fast]! - 1.50517) < 1e-5)
-        #expect(abs(th[.balanced]! - 2.30238) < 1e-5)
+        let stored = try #require(Artifact.json["tiers"]?["thresholds"])
+        #expect(Artifact.json["tiers"]?["quality_bar"]?.doubleValue == 0.70)
+        for t in [Tier.baseline, .fast, .balanced] {
+            let want = try #require(stored[t.rawValue]?.doubleValue)
+            #expect(abs(th[t]! - want) < 1e-5, "\(t)")
+        }
     }
 }
 

@@ -25,6 +25,9 @@ public struct Principal: Sendable, Equatable {
     /// May administer this tenant (operators may administer every tenant).
     public func administers(tenantId t: String) -> Bool { isOperator || (role == "tenant_admin" && tenantId == t) }
 
+    /// The highest tier this key may reach: the plan's ceiling, narrowed by the key's tier scopes.
+    public var ceiling: Tier { scopes.tiers.isEmpty ? plan.ceiling : min(plan.ceiling, scopes.tiers.max()!) }
+
     /// The tiers this key may reach: the plan's ceiling, narrowed by the key's scopes.
     public func allows(tier: Tier, model: String) -> Bool {
         plan.allows(tier) && (scopes.tiers.isEmpty || scopes.tiers.contains(tier)) && (scopes.models.isEmpty || scopes.models.contains(model))

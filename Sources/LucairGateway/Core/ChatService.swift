@@ -15,6 +15,23 @@ public struct ServedBy: Sendable {
     public var reason: String
     /// Rate-limit state for the response headers.
     public var rateLimitHeaders: [(String, String)] = []
+    /// For `auto`: the assessment and the decision behind `tier`.
+    public var route: RouteExplain?
+}
+
+/// Why an `auto` request went where it went: `x-lucair-route-*` headers and `lucair.route`.
+public struct RouteExplain: Sendable {
+    public var assessment: Assessment
+    public var decision: RouteDecision
+    public var routerVersion: String
+
+    public var json: JSONValue {
+        var o = decision.json
+        o["reason"] = .string(decision.reasons.joined(separator: ","))
+        o["assessment"] = assessment.json
+        o["router_version"] = .string(routerVersion)
+        return o
+    }
 }
 
 /// What a finished request cost.
@@ -27,7 +44,7 @@ public struct Bill: Sendable {
     func extensionField(_ s: ServedBy) -> JSONValue {
         [
             "request_id": .string(s.requestId), "tier": .string(s.tier.rawValue), "model": .string(s.model),
-            "deployment": .string(s.deployment), "route": ["reason": .string(s.reason)],
+            "deployment": .string(s.deployment), "route": s.route?.json ?? ["reason": .string(s.reason)],
             "usage": [
                 "input_tokens": .int(usage.inputTokens), "cached_input_tokens": .int(usage.cachedInputTokens),
                 "cache_write_tokens": .int(usage.cacheWriteTokens), "output_tokens": .int(usage.outputTokens),
@@ -44,16 +61,19 @@ public final class ChatService: Sendable {
     let catalog: ModelCatalog
     let providers: Providers
     let meter: Meter
+    public let router: AutoRouter
 
-    init(catalog: ModelCatalog, providers: Providers, meter: Meter) {
+    init(catalog: ModelCatalog, providers: Providers, meter: Meter, router: AutoRouter) {
         self.catalog = catalog
         self.providers = providers
         self.meter = meter
+        self.router = router
     }
 
     struct Context {
         var request: ChatRequest
         var resolution: Resolution
+        var route: RouteExplain?
         /// Who, when and under which admission: what the meter needs at the end.
         var metered: Meter.Request
         var principal: Principal { metered.principal }
@@ -63,7 +83,29 @@ public final class ChatService: Sendable {
         var admission: RateLimiter.Admission { metered.admission }
     }
 
-    func context(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> Context {
+    /// Assess and Route for `auto`: the tier, clamped to the key's reach and the configured tiers.
+    public func route(_ request: ChatRequest, principal: Principal, qualityBar: Double?) throws -> (Resolution, RouteExplain) {
+        let bar = qualityBar ?? principal.scopes.qualityBar ?? principal.plan.qualityBar
+        var (assessment, decision) = router.route(request, bar: bar, floor: principal.plan.floor, ceiling: principal.ceiling)
+        guard let (r, moved) = catalog.serving(decision.tier, allowed: principal.allows) else {
+            throw GatewayError(status: 403, type: "invalid_request_error", code: "model_not_allowed", param: "model",
+                               message: "No tier this key may use is configured on this gateway (plan '\(principal.plan.name)' reaches up to \(principal.ceiling.rawValue)).", origin: .client)
+        }
+        if moved {
+            decision.tier = r.tier
+            decision.reasons.append("nearest_allowed_tier")
+        }
+        if assessment.carriesThinking { decision.reasons.append("thinking_stripped") }
+        return (r, RouteExplain(assessment: assessment, decision: decision, routerVersion: router.version))
+    }
+
+    func context(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double?) async throws -> Context {
+        var request = request
+        if request.model == "auto" {
+            let (r, explain) = try self.route(request, principal: principal, qualityBar: qualityBar)
+            if explain.assessment.carriesThinking { request = request.strippingThinkingBlocks() }
+            return try await admitted(request, r, explain, principal: principal, requestId: requestId)
+        }
         guard let r = catalog.resolve(request.model) else {
             let names = catalog.modelNames.map(\.id).joined(separator: ", ")
             throw GatewayError(status: 404, type: "invalid_request_error", code: "model_not_found", param: "model",
@@ -73,9 +115,13 @@ public final class ChatService: Sendable {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "model_not_allowed", param: "model",
                                message: "This key may not use '\(request.model)' (tier \(r.tier.rawValue)). Its plan '\(principal.plan.name)' reaches up to \(principal.plan.ceiling.rawValue)\(principal.scopes.tiers.isEmpty && principal.scopes.models.isEmpty ? "" : ", narrowed by the key's scopes"). Use 'auto' or an allowed tier.", origin: .client)
         }
+        return try await admitted(request, r, nil, principal: principal, requestId: requestId)
+    }
+
+    func admitted(_ request: ChatRequest, _ r: Resolution, _ route: RouteExplain?, principal: Principal, requestId: String) async throws -> Context {
         let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
         let admission = try await meter.limiter.admit(principal, estimatedTokens: estimate)
-        return Context(request: request, resolution: r, metered: Meter.Request(
+        return Context(request: request, resolution: r, route: route, metered: Meter.Request(
             endpoint: "chat.completions", requestId: requestId, principal: principal, tier: r.tier, model: r.model, stream: request.stream,
             started: .now, createdAtMillis: Int64(Date().timeIntervalSince1970) * 1000, admission: admission))
     }
@@ -85,8 +131,9 @@ public final class ChatService: Sendable {
     }
 
     func servedBy(_ c: Context, _ d: Deployment) -> ServedBy {
-        ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name, reason: c.resolution.reason,
-                 rateLimitHeaders: c.admission.headers)
+        ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name,
+                 reason: c.route.map { $0.decision.reasons.joined(separator: ",") } ?? c.resolution.reason,
+                 rateLimitHeaders: c.admission.headers, route: c.route)
     }
 
     func firstSuccess<T>(_ c: Context, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment) {
@@ -95,13 +142,13 @@ public final class ChatService: Sendable {
 
     // MARK: non-streaming
 
-    public func complete(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> (JSONValue, ServedBy, Bill) {
-        let c = try await context(request, principal: principal, requestId: requestId)
+    public func complete(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double? = nil) async throws -> (JSONValue, ServedBy, Bill) {
+        let c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
         let outcome: ((JSONValue, TokenUsage?), Deployment)
         do {
             outcome = try await firstSuccess(c) { d in
-                try await providers.provider(for: d).complete(UpstreamCall(request: request, deployment: d, envelope: env))
+                try await providers.provider(for: d).complete(UpstreamCall(request: c.request, deployment: d, envelope: env))
             }
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
@@ -109,7 +156,7 @@ public final class ChatService: Sendable {
         }
         let ((body, reported), d) = outcome
         let used = reported ?? TokenUsage(
-            input: TokenEstimator.promptTokens(request),
+            input: TokenEstimator.promptTokens(c.request),
             output: TokenEstimator.tokens(bytes: OpenAIRelay.generatedBytes(body)), estimated: true)
         let served = servedBy(c, d)
         let bill = finish(c, deployment: d, usage: used, status: 200, errorType: nil, ttft: nil)
@@ -130,12 +177,12 @@ public final class ChatService: Sendable {
     }
 
     /// Opens the upstream stream. Throws (before any byte reaches the client) when no deployment answers.
-    public func openStream(_ request: ChatRequest, principal: Principal, requestId: String) async throws -> OpenedStream {
-        let c = try await context(request, principal: principal, requestId: requestId)
+    public func openStream(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double? = nil) async throws -> OpenedStream {
+        let c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
         do {
             let (s, d) = try await firstSuccess(c) { d in
-                try await providers.provider(for: d).stream(UpstreamCall(request: request, deployment: d, envelope: env))
+                try await providers.provider(for: d).stream(UpstreamCall(request: c.request, deployment: d, envelope: env))
             }
             return OpenedStream(servedBy: servedBy(c, d), context: c, deployment: d, upstream: s, envelope: env)
         } catch let e as GatewayError {

@@ -32,6 +32,7 @@ enum AdminOpenAPI {
             "tiers": ["type": "array", "items": ["type": "string", "enum": ["baseline", "fast", "balanced", "frontier"]]],
             "models": ["type": "array", "items": ["type": "string"]],
             "ip_allow_list": ["type": "array", "items": ["type": "string"]],
+            "quality_bar": ["type": ["number", "null"], "minimum": 0, "maximum": 1],
         ],
     ]
     static let apiKeyProperties: [String: JSONValue] = [

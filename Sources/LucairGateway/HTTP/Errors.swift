@@ -45,6 +45,15 @@ extension HTTPField.Name {
     static let lucairModel = Self("x-lucair-model")!
     static let lucairDeployment = Self("x-lucair-deployment")!
     static let lucairRouteReason = Self("x-lucair-route-reason")!
+    static let lucairRouteScore = Self("x-lucair-route-score")!
+    static let lucairRouteConfidence = Self("x-lucair-route-confidence")!
+    static let lucairRouteTask = Self("x-lucair-route-task")!
+    static let lucairRouteReasoning = Self("x-lucair-route-reasoning")!
+    static let lucairRouteBar = Self("x-lucair-route-quality-bar")!
+    static let lucairRouteP = Self("x-lucair-route-p-tier-ok")!
+    static let lucairRouterVersion = Self("x-lucair-router-version")!
+    /// Request header: the quality bar for this request (0…1), over the key's and the plan's.
+    static let lucairQualityBar = Self("x-lucair-quality-bar")!
     static let lucairCostUSD = Self("x-lucair-cost-usd")!
     static let lucairCostNano = Self("x-lucair-cost-nano-usd")!
     static let lucairInputTokens = Self("x-lucair-input-tokens")!

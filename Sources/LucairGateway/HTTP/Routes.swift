@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LucairCore
+import LucairRouter
 import LucairUpstreams
 import LucairWire
 import NIOCore
@@ -21,6 +22,7 @@ struct Routes {
         }
         router.post("/v1/chat/completions") { request, context in try await self.chat(request, context) }
         router.post("/v1/embeddings") { request, context in try await self.embeddings(request, context) }
+        router.post("/v1/route") { request, context in try await self.route(request, context) }
         AdminRoutes(routes: self).register(on: router)
     }
 
@@ -65,8 +67,9 @@ struct Routes {
         do { chat = try ChatRequest.parse(body) } catch { throw GatewayError(error) }
         let requestId = APIKeys.randomId("req")
         do {
+            let bar = try qualityBar(request)
             if chat.stream {
-                let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: requestId)
+                let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: requestId, qualityBar: bar)
                 var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
                 served(opened.servedBy, into: &headers)
                 let service = gateway.chat
@@ -75,7 +78,7 @@ struct Routes {
                     try await writer.finish(nil)
                 })
             }
-            let (out, servedBy, bill) = try await gateway.chat.complete(chat, principal: principal, requestId: requestId)
+            let (out, servedBy, bill) = try await gateway.chat.complete(chat, principal: principal, requestId: requestId, qualityBar: bar)
             var headers: HTTPFields = [.contentType: "application/json"]
             served(servedBy, into: &headers)
             billed(bill, into: &headers)
@@ -83,6 +86,35 @@ struct Routes {
         } catch let e as GatewayError {
             return e.response(requestId: requestId)
         }
+    }
+
+    /// The per-request quality bar override, if sent.
+    func qualityBar(_ request: Request) throws -> Double? {
+        guard let v = request.headers[.lucairQualityBar] else { return nil }
+        guard let d = Double(v.trimmingCharacters(in: .whitespaces)), (0...1).contains(d) else {
+            throw GatewayError.invalid("The x-lucair-quality-bar header must be a number between 0 and 1 (got '\(v)').", param: "x-lucair-quality-bar")
+        }
+        return d
+    }
+
+    /// Assess and Route without serving: what `auto` would do with this chat request.
+    func route(_ request: Request, _ context: LucairContext) async throws -> Response {
+        let principal = try authenticate(request, context, endpoint: "route")
+        var body = try await jsonBody(request)
+        if body["model"] == nil { body["model"] = "auto" }
+        let chat: ChatRequest
+        do { chat = try ChatRequest.parse(body) } catch { throw GatewayError(error) }
+        guard chat.model == "auto" else {
+            throw GatewayError.invalid("POST /v1/route explains model 'auto' only (got '\(chat.model)'); omit model or send \"auto\".", param: "model")
+        }
+        let (r, explain) = try gateway.chat.route(chat, principal: principal, qualityBar: try qualityBar(request))
+        var out = explain.json
+        out["object"] = "lucair.route"
+        out["model"] = .string(r.model)
+        out["deployments"] = .array(r.deployments.map { .string($0.name) })
+        var headers: HTTPFields = [.contentType: "application/json"]
+        explained(explain, into: &headers)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized())))
     }
 
     func embeddings(_ request: Request, _ context: LucairContext) async throws -> Response {
@@ -111,6 +143,19 @@ struct Routes {
         h[.lucairDeployment] = s.deployment
         h[.lucairRouteReason] = s.reason
         for (k, v) in s.rateLimitHeaders { if let name = HTTPField.Name(k) { h[name] = v } }
+        if let r = s.route { explained(r, into: &h) }
+    }
+
+    func explained(_ r: RouteExplain, into h: inout HTTPFields) {
+        h[.lucairTier] = r.decision.tier.rawValue
+        h[.lucairRouteReason] = r.decision.reasons.joined(separator: ",")
+        h[.lucairRouteScore] = String(Assessment.round(r.assessment.score))
+        h[.lucairRouteConfidence] = String(Assessment.round(r.decision.confidence))
+        h[.lucairRouteTask] = r.assessment.task.rawValue
+        h[.lucairRouteReasoning] = r.assessment.reasoning.rawValue
+        h[.lucairRouteBar] = String(r.decision.bar)
+        h[.lucairRouteP] = String(Assessment.round(r.assessment.probability(r.decision.tier)))
+        h[.lucairRouterVersion] = r.routerVersion
     }
 
     func billed(_ b: Bill, into h: inout HTTPFields) {
