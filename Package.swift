@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "lucair", targets: ["lucair"]),
         .executable(name: "lucair-fake-upstream", targets: ["lucair-fake-upstream"]),
         .executable(name: "lucair-loadgen", targets: ["lucair-loadgen"]),
+        // For the router benchmarks in bench/router (a separate package, so CI does not build ordo-one/benchmark).
+        .library(name: "LucairRouter", targets: ["LucairRouter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -186,7 +186,7 @@ public enum ConfigLoader {
                     guard let tier = Tier(rawValue: t) else { throw fail("\(path).\(k)", "unknown tier \"\(t)\" (expected baseline, fast, balanced or frontier)") }
                     return tier
                 }
-                var bar = 0.65
+                var bar = 0.6
                 if let q = o["quality_bar"] {
                     guard let d = q.doubleValue, (0...1).contains(d) else { throw fail("\(path).quality_bar", "expected a number between 0 and 1") }
                     bar = d

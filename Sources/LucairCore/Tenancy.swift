@@ -139,7 +139,7 @@ public struct Plan: Sendable, Equatable {
     /// The minimum probability that a tier is good enough (used by the router).
     public var qualityBar: Double
 
-    public init(name: String, ceiling: Tier, floor: Tier = .baseline, limits: Limits = Limits(), qualityBar: Double = 0.65) {
+    public init(name: String, ceiling: Tier, floor: Tier = .baseline, limits: Limits = Limits(), qualityBar: Double = 0.6) {
         self.name = name
         self.ceiling = ceiling
         self.floor = floor
@@ -149,7 +149,7 @@ public struct Plan: Sendable, Equatable {
 
     public static let defaults: [String: Plan] = [
         "starter": Plan(name: "starter", ceiling: .fast, limits: Limits(rpm: 60, tpm: 200_000, maxConcurrent: 8), qualityBar: 0.6),
-        "pro": Plan(name: "pro", ceiling: .balanced, limits: Limits(rpm: 600, tpm: 2_000_000, maxConcurrent: 64), qualityBar: 0.65),
+        "pro": Plan(name: "pro", ceiling: .balanced, limits: Limits(rpm: 600, tpm: 2_000_000, maxConcurrent: 64), qualityBar: 0.6),
         "enterprise": Plan(name: "enterprise", ceiling: .frontier, limits: Limits(), qualityBar: 0.7),
     ]
 

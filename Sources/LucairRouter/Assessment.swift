@@ -58,15 +58,18 @@ public struct Assessor: Sendable {
         // Task prior: the training data (MMLU, AlpacaEval) holds no grounded transformations of a
         // given text; for those, 80% of the remaining risk is assumed away (docs/router.md).
         let p = task.transformsGivenText ? 1 - (1 - pWeak) * Self.transformPrior : pWeak
+        // High: the client asks for it, or reasoning work beyond the calibration's last step (the
+        // score range where the Baseline tier almost never suffices).
+        let reasoningWork = task == .math || task == .code || task == .reasoning
         let reasoning: Assessment.Reasoning
         switch (p, r.reasoningEffort) {
         case (_, "high"?), (_, "xhigh"?): reasoning = .high
-        case (let p, _) where p < 0.2 && [.math, .code, .reasoning].contains(task): reasoning = .high
+        case (let p, _) where p < 0.05 && reasoningWork: reasoning = .high
         case (_, "medium"?): reasoning = .mid
         case (let p, _) where p < 0.55: reasoning = .mid
         default: reasoning = .low
         }
-        let thinking = reasoning == .high && [.math, .code, .reasoning].contains(task) || r.body["thinking"]?["type"]?.stringValue == "enabled"
+        let thinking = reasoning == .high || r.body["thinking"]?["type"]?.stringValue == "enabled"
         let promptTokens = TokenEstimator.promptTokens(r)
         let carriesThinking = r.messages.contains { !($0["thinking_blocks"]?.arrayValue?.isEmpty ?? true) }
         return Assessment(

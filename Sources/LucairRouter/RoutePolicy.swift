@@ -4,8 +4,8 @@ import LucairCore
 /// tier up when that is a close call, never below the plan's floor nor above its ceiling.
 public struct RouteDecision: Sendable, Equatable {
     public var tier: Tier
-    /// Why, in order: `bar_cleared` first, then any of `low_confidence_up`, `reasoning_effort`,
-    /// `thinking`, `plan_floor`, `plan_ceiling`.
+    /// Why, in order: `bar_cleared` first, then any of `low_confidence_up`, `thinking`,
+    /// `plan_floor`, `plan_ceiling` (and, from the gateway, `nearest_allowed_tier`, `thinking_stripped`).
     public var reasons: [String]
     /// 0…1: how far the score sits from the next tier's boundary (1 = clear call).
     public var confidence: Double
@@ -61,8 +61,8 @@ public struct RoutePolicy: Sendable {
         func atLeast(_ t: Tier, _ why: String) {
             if tier < t { tier = t; reasons.append(why) }
         }
-        if a.reasoning == .high, a.thinking { atLeast(.balanced, "thinking") }
-        else if a.thinking { atLeast(.fast, "thinking") }
+        // Extended thinking is Frontier's work (the brief's ladder); local engines do not think.
+        if a.thinking { atLeast(a.reasoning == .high ? .frontier : .fast, "thinking") }
         atLeast(floor, "plan_floor")
         if tier > ceiling { tier = ceiling; reasons.append("plan_ceiling") }
         return RouteDecision(tier: tier, reasons: reasons, confidence: confidence, bar: bar)

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from e2e_helpers import (
-    PERSON_SCHEMA, SERVED, TIME_ARGS, TIME_TOOL, WEATHER_ARGS, WEATHER_TOOL, expected_cost_nano, user,
+    PERSON_SCHEMA, SERVED, TIME_ARGS, TIME_TOOL, WEATHER_ARGS, WEATHER_TOOL, expected_cost_nano, httpx, user,
 )
 
 MODELS = ["lucair/baseline", "lucair/fast"]
@@ -361,7 +361,7 @@ def test_lucair_headers_on_streams(client: openai.OpenAI, model: str) -> None:
 
 
 @pytest.mark.parametrize("name,tier,reason", [
-    ("auto", "baseline", "auto_baseline"),
+    ("lucair/baseline", "baseline", "tier_alias"),
     ("ministral-8b", "baseline", "explicit_model"),
     ("claude-haiku-4-5", "fast", "explicit_model"),
 ])
@@ -447,3 +447,34 @@ def test_client_disconnect_cancels_upstream_stream(client: openai.OpenAI, model:
         time.sleep(0.05)
         stats = fake.stats()
     assert stats["cancelled_streams"] == 1, f"the upstream stream was not cancelled within 5 s: {stats['cancelled_streams']}"
+
+
+def test_auto_explains_its_route(client: openai.OpenAI) -> None:
+    """`auto` through the official client: the decision is in x-lucair-route-* headers and in the
+    `lucair.route` body field, and work that needs more goes higher than work that does not."""
+    summary = user("Summarize in one sentence: The council met on Tuesday and agreed to fund the new library.")
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=summary)
+    h = raw.headers
+    assert h["x-lucair-tier"] == "baseline"
+    assert h["x-lucair-route-task"] == "summarize"
+    assert h["x-lucair-route-reason"].split(",")[0] == "bar_cleared"
+    assert h["x-lucair-router-version"] == "router-v1"
+    assert 0.0 <= float(h["x-lucair-route-confidence"]) <= 1.0
+    assert float(h["x-lucair-route-p-tier-ok"]) >= float(h["x-lucair-route-quality-bar"])
+    route = lucair_field(raw.parse())["route"]
+    assert route["tier"] == "baseline" and route["assessment"]["task"] == "summarize"
+    assert float(h["x-lucair-route-score"]) == route["assessment"]["score"]
+
+    proof = user("Prove that the square root of 2 is irrational, then show that x^2 - 2 = 0 has no rational root. Explain each step.")
+    hard = client.chat.completions.with_raw_response.create(model="auto", messages=proof)
+    assert float(hard.headers["x-lucair-route-score"]) > float(h["x-lucair-route-score"])
+    assert hard.headers["x-lucair-tier"] == "fast"  # the highest tier this config has
+    assert hard.headers["x-lucair-route-task"] == "math"
+
+
+def test_route_endpoint_explains_without_serving(client: openai.OpenAI) -> None:
+    r = client.post("/route", body={"messages": user("Translate to French: good morning")}, cast_to=httpx.Response)
+    body = r.json()
+    assert body["object"] == "lucair.route"
+    assert body["assessment"]["task"] == "translate"
+    assert body["tier"] in ("baseline", "fast") and body["reasons"][0] == "bar_cleared"
