@@ -26,6 +26,8 @@ import Testing
             #expect(route["tier"]?.stringValue == "baseline")
             #expect(route["assessment"]?["score"]?.doubleValue == score)
             #expect(route["assessment"]?["task"]?.stringValue == "summarize")
+            let metrics = try await s.get("/metrics", key: nil).body
+            #expect(metrics.contains(#"lucair_route_decisions_total{tier="baseline",task="summarize",escalated="false"} 1"#))
             // Streaming carries the same headers.
             let st = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: Self.summary, stream: true))
             #expect(st.status == 200 && st.headers["x-lucair-route-score"] == r.headers["x-lucair-route-score"])

@@ -103,6 +103,8 @@ public final class ChatService: Sendable {
         var request = request
         if request.model == "auto" {
             let (r, explain) = try self.route(request, principal: principal, qualityBar: qualityBar)
+            meter.metrics.routes(tier: r.tier.rawValue, task: explain.assessment.task.rawValue,
+                                 escalated: explain.decision.reasons.contains("low_confidence_up")).increment()
             if explain.assessment.carriesThinking { request = request.strippingThinkingBlocks() }
             return try await admitted(request, r, explain, principal: principal, requestId: requestId)
         }

@@ -30,6 +30,11 @@ public final class GatewayMetrics: Sendable {
         CoreMetrics.Counter(label: "lucair_cost_nano_usd_total", dimensions: [("tier", tier), ("model", model)], factory: factory)
     }
 
+    /// `auto` decisions: the tier served, the task assessed, and whether the router escalated.
+    public func routes(tier: String, task: String, escalated: Bool) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "lucair_route_decisions_total", dimensions: [("tier", tier), ("task", task), ("escalated", escalated ? "true" : "false")], factory: factory)
+    }
+
     public func upstreamErrors(deployment: String, code: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "lucair_upstream_errors_total", dimensions: [("deployment", deployment), ("code", code)], factory: factory)
     }
