@@ -104,6 +104,29 @@ enum Schema {
                 END $$ LANGUAGE plpgsql
                 """,
             ]),
+        Migration(
+            version: 4, name: "settle_deletes_lease_by_key",
+            sqlite: [],
+            postgres: [
+                // Free a lease through the primary key (scope, lease): deleting by lease alone scanned
+                // every row of the unlogged table, dead ones included, on each settle.
+                """
+                CREATE OR REPLACE FUNCTION lucair_settle(p_scopes text[], p_window bigint, p_token_delta bigint, p_cost bigint,
+                  p_spend_scopes text[], p_day text, p_month text, p_lease text) RETURNS void AS $$
+                BEGIN
+                  IF p_lease <> '' THEN DELETE FROM inflight WHERE scope = ANY(p_scopes) AND lease = p_lease; END IF;
+                  DELETE FROM rate_windows WHERE scope = ANY(p_scopes) AND window_start < p_window - 2;
+                  IF p_token_delta <> 0 THEN
+                    UPDATE rate_windows SET tokens = GREATEST(0, tokens + p_token_delta) WHERE scope = ANY(p_scopes) AND window_start = p_window;
+                  END IF;
+                  IF p_cost <> 0 AND coalesce(array_length(p_spend_scopes, 1), 0) > 0 THEN
+                    INSERT INTO spend_windows (scope, period, spent)
+                      SELECT s, p, p_cost FROM unnest(p_spend_scopes) AS s CROSS JOIN unnest(ARRAY[p_day, p_month]) AS p
+                      ON CONFLICT (scope, period) DO UPDATE SET spent = spend_windows.spent + EXCLUDED.spent;
+                  END IF;
+                END $$ LANGUAGE plpgsql
+                """,
+            ]),
     ]
 
     static func v2(bigint: String) -> [String] {
