@@ -141,6 +141,7 @@ public final class Gateway: Sendable {
 
     func shutdown() async {
         for e in engines { e.stop() }
+        await limiter.flushSettles()
         try? await httpClient.shutdown()
         try? await storage.close()
     }

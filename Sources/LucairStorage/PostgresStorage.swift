@@ -270,17 +270,22 @@ public final class PostgresStorage: Storage, SharedLimits {
         return nil
     }
 
-    public func settle(scopes: [String], window: Int64, tokenDelta: Int, costNano: NanoUSD, spendScopes: [String], day: String, month: String, lease: String) async throws {
+    public func settle(_ batch: SharedSettleBatch) async throws {
+        let leases = batch.leases.sorted { ($0.scope, $0.lease) < ($1.scope, $1.lease) }
+        let deltas = batch.tokenDeltas.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+        let spend = batch.spend.filter { $0.value != 0 }.sorted { $0.key < $1.key }
         var b = PostgresBindings()
-        b.append(scopes)
-        b.append(window)
-        b.append(Int64(tokenDelta))
-        b.append(costNano)
-        b.append(spendScopes)
-        b.append(day)
-        b.append(month)
-        b.append(lease)
-        try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle($1, $2, $3, $4, $5, $6, $7, $8)", binds: b), logger: logger)
+        b.append(leases.map(\.scope))
+        b.append(leases.map(\.lease))
+        b.append(deltas.map(\.key.scope))
+        b.append(deltas.map(\.key.window))
+        b.append(deltas.map(\.value))
+        b.append(spend.map(\.key.scope))
+        b.append(spend.map(\.key.period))
+        b.append(spend.map(\.value))
+        b.append(batch.scopes.sorted())
+        b.append(batch.window)
+        try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", binds: b), logger: logger)
     }
 
     public func close() async throws { runTask.cancel() }

@@ -138,9 +138,42 @@ public protocol SharedLimits: Sendable {
     /// minute window, concurrency as a lease row, spend caps against the day's and month's spend.
     /// Returns nil when admitted, else which scope refused and why. A nil limit is unlimited.
     func admit(_ r: SharedAdmitRequest) async throws -> SharedRefusal?
-    /// Ends a request: drops its lease (if it took one), settles its tokens, adds its cost to the
-    /// spend windows of `spendScopes` (the scopes with a cap).
-    func settle(scopes: [String], window: Int64, tokenDelta: Int, costNano: NanoUSD, spendScopes: [String], day: String, month: String, lease: String) async throws
+    /// Ends a batch of requests in one call: drops their leases, settles their tokens, adds their
+    /// cost to the spend windows of the capped scopes.
+    func settle(_ batch: SharedSettleBatch) async throws
+}
+
+/// Settlements gathered over a few milliseconds (one call instead of one per request). Rows are
+/// sorted, so that concurrent batches and admissions lock rows in one order and never deadlock.
+public struct SharedSettleBatch: Sendable, Equatable {
+    public struct WindowKey: Hashable, Comparable, Sendable {
+        public var scope: String
+        public var window: Int64
+        public init(scope: String, window: Int64) { self.scope = scope; self.window = window }
+        public static func < (a: Self, b: Self) -> Bool { (a.scope, a.window) < (b.scope, b.window) }
+    }
+    public struct PeriodKey: Hashable, Comparable, Sendable {
+        public var scope: String
+        public var period: String
+        public init(scope: String, period: String) { self.scope = scope; self.period = period }
+        public static func < (a: Self, b: Self) -> Bool { (a.scope, a.period) < (b.scope, b.period) }
+    }
+
+    public var leases: [(scope: String, lease: String)] = []
+    public var tokenDeltas: [WindowKey: Int64] = [:]
+    public var spend: [PeriodKey: NanoUSD] = [:]
+    /// Every scope settled, and the newest minute seen: older windows of these scopes are deleted.
+    public var scopes: Set<String> = []
+    public var window: Int64 = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { leases.isEmpty && tokenDeltas.isEmpty && spend.isEmpty }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.leases.map { [$0.scope, $0.lease] } == b.leases.map { [$0.scope, $0.lease] } && a.tokenDeltas == b.tokenDeltas && a.spend == b.spend
+            && a.scopes == b.scopes && a.window == b.window
+    }
 }
 
 public struct SharedAdmitRequest: Sendable {

@@ -44,6 +44,10 @@ public final class RateLimiter: Sendable {
 
     let counters = Mutex<[String: Counter]>([:])
     let shared: (any SharedLimits)?
+    /// Settlements waiting for the next batch to the shared store.
+    let pendingSettles = Mutex(SharedSettleBatch())
+    /// How long a settlement waits to share a round trip with others.
+    static let settleBatchDelay: TimeAmount = .milliseconds(5)
     let sharedFailing = Atomic<Bool>(false)
     /// When the shared store last failed (ms); while it is failing it is retried once a second.
     let sharedFailedAt = Atomic<Int64>(0)
@@ -170,17 +174,49 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// Sends the pending settlements in one call. A failure leaves leases to expire on their own.
+    public func flushSettles() async {
+        guard let shared else { return }
+        let batch = pendingSettles.withLock { b in
+            let out = b
+            b = SharedSettleBatch()
+            return out
+        }
+        guard !batch.isEmpty else { return }
+        do { try await shared.settle(batch) } catch {
+            logger.warning("could not settle \(batch.leases.count) leases with the shared store; they expire by themselves", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Ends an admitted request: frees its concurrency slot, replaces the token reservation by the
     /// actual count and adds its cost to the spend windows.
     public func settle(_ a: Admission, actualTokens: Int, cost: NanoUSD, nowMillis: Int64 = nowMillis()) {
         guard !a.keys.isEmpty else { return }
-        if let shared, let s = a.shared {
-            let (keys, minute, delta) = (a.keys, a.minute, actualTokens - a.reservedTokens)
-            // Nothing to settle (no lease, no token difference, no capped scope): no round trip.
+        if let s = a.shared {
+            let delta = Int64(actualTokens - a.reservedTokens)
+            // Nothing to settle (no lease, no token difference, no capped scope): nothing to send.
             if !s.lease.isEmpty || delta != 0 || (cost != 0 && !s.spendScopes.isEmpty) {
-                Task {
-                    try? await shared.settle(scopes: keys, window: minute, tokenDelta: delta, costNano: cost, spendScopes: s.spendScopes,
-                                             day: s.day, month: s.month, lease: s.lease)
+                let first = pendingSettles.withLock { b in
+                    let wasEmpty = b.isEmpty
+                    for key in a.keys {
+                        if !s.lease.isEmpty { b.leases.append((key, s.lease)) }
+                        if delta != 0 { b.tokenDeltas[.init(scope: key, window: a.minute), default: 0] += delta }
+                        b.scopes.insert(key)
+                    }
+                    b.window = max(b.window, a.minute)
+                    if cost != 0 {
+                        for key in s.spendScopes {
+                            b.spend[.init(scope: key, period: s.day), default: 0] += cost
+                            b.spend[.init(scope: key, period: s.month), default: 0] += cost
+                        }
+                    }
+                    return wasEmpty
+                }
+                // The first settlement of a batch schedules its flush; the others ride along.
+                if first {
+                    MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.settleBatchDelay) {
+                        Task { await self.flushSettles() }
+                    }
                 }
             }
         }
