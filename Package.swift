@@ -39,6 +39,12 @@ let package = Package(
         ]),
         // Model resolution and routing decisions. Pure.
         .target(name: "LucairRouter", dependencies: ["LucairCore", "LucairWire"]),
+        // The hash-chained ledger: canonical entries, Merkle trees (RFC 6962), signed checkpoints,
+        // verification and inclusion proofs. Pure computation, no I/O.
+        .target(name: "LucairLedger", dependencies: [
+            "LucairCore", "LucairWire",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Upstream providers (one file per upstream kind) and managed local engines.
         .target(name: "LucairUpstreams", dependencies: [
             "LucairCore", "LucairWire",
@@ -47,7 +53,7 @@ let package = Package(
         ]),
         // Storage behind one protocol: SQLite (GRDB) and PostgreSQL (PostgresNIO), migrations, usage writer.
         .target(name: "LucairStorage", dependencies: [
-            "LucairCore",
+            "LucairCore", "LucairLedger",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -93,6 +99,8 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .testTarget(name: "LucairWireTests", dependencies: ["LucairWire"], exclude: ["Golden"]),
+        .testTarget(name: "LucairLedgerTests", dependencies: ["LucairLedger", "LucairCore", "LucairWire",
+                                                           .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LucairRouterTests", dependencies: ["LucairRouter", "LucairCore", "LucairWire"]),
         .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore", "LucairWire"]),
         .testTarget(name: "LucairGatewayTests", dependencies: [

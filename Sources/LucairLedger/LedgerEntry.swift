@@ -1,0 +1,102 @@
+import Crypto
+import LucairCore
+import LucairWire
+
+/// One ledger entry: a line of header, then a JSON body with sorted keys. The hash is SHA-256 over
+/// exactly these bytes (encoding version `lucair-ledger/1`), and the header carries the previous
+/// entry's hash, so each tenant's entries form a chain a tenant can check alone:
+///
+///     lucair-ledger/1 <tenant> <seq> <prev hash hex>\n<body JSON>
+///
+/// Entries are never edited; a correction is a new entry.
+public struct LedgerEntry: Sendable, Equatable {
+    public static let version = "lucair-ledger/1"
+    public static let genesis = [UInt8](repeating: 0, count: 32)
+
+    public var tenantId: String
+    public var seq: Int64
+    public var kind: String
+    /// What the entry is about (a request id for usage): unique per tenant and kind.
+    public var ref: String
+    public var canonical: [UInt8]
+    public var hash: [UInt8]
+
+    public init(tenantId: String, seq: Int64, prev: [UInt8], kind: String, ref: String, body: JSONValue) {
+        var b = body
+        b["kind"] = .string(kind)
+        b["ref"] = .string(ref)
+        var bytes = Array("\(Self.version) \(tenantId) \(seq) \(Hex.encode(prev))\n".utf8)
+        bytes += b.serialized()
+        self.init(tenantId: tenantId, seq: seq, kind: kind, ref: ref, canonical: bytes)
+    }
+
+    /// An entry as stored; its hash is recomputed, never trusted.
+    public init(tenantId: String, seq: Int64, kind: String, ref: String, canonical: [UInt8]) {
+        self.tenantId = tenantId
+        self.seq = seq
+        self.kind = kind
+        self.ref = ref
+        self.canonical = canonical
+        hash = Array(SHA256.hash(data: canonical))
+    }
+
+    /// The header fields, read from the canonical bytes themselves.
+    public var header: (tenant: Substring, seq: Int64?, prev: Substring)? {
+        guard let nl = canonical.firstIndex(of: 10) else { return nil }
+        let line = String(decoding: canonical[..<nl], as: UTF8.self)
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == Self.version else { return nil }
+        return (parts[1], Int64(parts[2]), parts[3])
+    }
+
+    public var body: JSONValue? {
+        guard let nl = canonical.firstIndex(of: 10) else { return nil }
+        return try? JSON.parse(bytes: canonical[(nl + 1)...])
+    }
+
+    /// The ledger body of a usage record: everything needed to re-price and audit it.
+    public static func usageBody(_ r: UsageRecord) -> JSONValue {
+        [
+            "at": .int(r.createdAtMillis), "key": .string(r.keyId), "endpoint": .string(r.endpoint),
+            "tier": .string(r.tier), "model": .string(r.model), "status": .int(r.status), "estimated": .bool(r.estimated),
+            "tokens": ["input": .int(r.inputTokens), "cached_input": .int(r.cachedInputTokens), "cache_write": .int(r.cacheWriteTokens),
+                       "output": .int(r.outputTokens), "reasoning": .int(r.reasoningTokens)],
+            "unit_price_nano": ["input": .int(r.unitPrice.input), "cached_input": .int(r.unitPrice.cachedInput),
+                                "cache_write": .int(r.unitPrice.cacheWrite), "output": .int(r.unitPrice.output)],
+            "price_version": .string(r.priceVersion), "cost_nano": .int(r.costNano),
+        ]
+    }
+}
+
+/// Lower-case hex, hand-written: two tiny functions, not worth a dependency.
+public enum Hex {
+    static let digits = Array("0123456789abcdef".utf8)
+
+    public static func encode<S: Sequence<UInt8>>(_ bytes: S) -> String {
+        var out: [UInt8] = []
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode<S: StringProtocol>(_ s: S) -> [UInt8]? {
+        let u = Array(s.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 97...102: c - 87
+            case 65...70: c - 55
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count / 2)
+        var i = 0
+        while i < u.count {
+            guard let h = v(u[i]), let l = v(u[i + 1]) else { return nil }
+            out.append(h << 4 | l)
+            i += 2
+        }
+        return out
+    }
+}
