@@ -61,7 +61,7 @@ let package = Package(
         ]),
         // HTTP gateway: thin Hummingbird handlers over the core.
         .target(name: "LucairGateway", dependencies: [
-            "LucairCore", "LucairWire", "LucairRouter", "LucairUpstreams", "LucairStorage",
+            "LucairCore", "LucairWire", "LucairRouter", "LucairUpstreams", "LucairStorage", "LucairLedger",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -70,7 +70,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/llamacpp-server.py"), .copy("Resources/router")]),
         .executableTarget(name: "lucair", dependencies: [
-            "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire",
+            "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire", "LucairLedger",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -88,7 +88,7 @@ let package = Package(
         ]),
         // Micro-benchmarks of request-path pieces without I/O, for docs/benchmarks.md.
         .executableTarget(name: "lucair-microbench", dependencies: [
-            "LucairGateway", "LucairCore", "LucairStorage",
+            "LucairGateway", "LucairCore", "LucairStorage", "LucairLedger",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
@@ -104,8 +104,9 @@ let package = Package(
         .testTarget(name: "LucairRouterTests", dependencies: ["LucairRouter", "LucairCore", "LucairWire"]),
         .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore", "LucairWire"]),
         .testTarget(name: "LucairGatewayTests", dependencies: [
-            "LucairGateway", "LucairFakes",
+            "LucairGateway", "LucairFakes", "LucairLedger", "LucairStorage",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ]
 )

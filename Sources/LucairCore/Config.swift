@@ -21,6 +21,11 @@ public struct LucairConfig: Sendable {
     public var routerModelPath: String?
     /// Below this confidence an `auto` request goes one tier up.
     public var routerLowConfidence: Double = 0.5
+    /// The ledger's Ed25519 signing key (32 bytes, hex; `LUCAIR_LEDGER_KEY` overrides). Without one,
+    /// the ledger is still chained and verifiable, but no checkpoints are signed.
+    public var ledgerSigningKey: String?
+    /// How often each tenant's chain head is signed into a checkpoint.
+    public var checkpointIntervalSeconds: Int = 60
     /// Where the config came from, for messages.
     public var source: String = "(embedded default)"
 

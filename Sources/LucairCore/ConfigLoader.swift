@@ -87,7 +87,7 @@ public enum ConfigLoader {
             var c = LucairConfig()
             c.source = file
             guard case .object(let top) = root else { throw fail("", "expected a TOML document") }
-            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router"], "")
+            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router", "ledger"], "")
             if let s = try obj(top["server"], "server") {
                 try known(s, ["listen", "max_body_bytes", "log_level"], "server")
                 if let listen = try str(s, "listen", "server") {
@@ -109,6 +109,13 @@ public enum ConfigLoader {
             guard c.storageURL.hasPrefix("sqlite:") || c.storageURL.hasPrefix("postgres://") || c.storageURL.hasPrefix("postgresql://") else {
                 throw fail("storage.url", "expected sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB, found \"\(c.storageURL)\"")
             }
+            let ledger = try obj(top["ledger"], "ledger") ?? [:]
+            try known(ledger, ["signing_key", "signing_key_env", "checkpoint_interval_s"], "ledger")
+            c.ledgerSigningKey = try secret(ledger, "signing_key", "ledger", defaultEnv: "LUCAIR_LEDGER_KEY")
+            if let k = c.ledgerSigningKey, k.count != 64 || !k.allSatisfy(\.isHexDigit) {
+                throw fail("ledger.signing_key", "must be 32 bytes as 64 hex digits (generate one with `lucair ledger keygen`)")
+            }
+            c.checkpointIntervalSeconds = try int(ledger, "checkpoint_interval_s", "ledger", min: 1) ?? c.checkpointIntervalSeconds
             if let r = try obj(top["router"], "router") {
                 try known(r, ["model", "low_confidence"], "router")
                 c.routerModelPath = try str(r, "model", "router")

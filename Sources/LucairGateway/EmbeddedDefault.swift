@@ -1,5 +1,6 @@
 import Foundation
 import LucairCore
+import LucairLedger
 import NIOCore
 import NIOPosix
 
@@ -48,6 +49,13 @@ public enum EmbeddedDefault {
             adminKey = APIKeys.generate()
             FileManager.default.createFile(atPath: keyPath, contents: Data((adminKey + "\n").utf8), attributes: [.posixPermissions: 0o600])
         }
+        // The ledger's signing key, made once and kept next to the database.
+        let ledgerKeyPath = "\(home)/ledger.key"
+        var ledgerKey = environment["LUCAIR_LEDGER_KEY"] ?? (try? String(contentsOfFile: ledgerKeyPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        if ledgerKey.isEmpty {
+            ledgerKey = LedgerKey.generate()
+            FileManager.default.createFile(atPath: ledgerKeyPath, contents: Data((ledgerKey + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        }
         let port = try await freePort()
         guard let script = Bundle.module.path(forResource: "llamacpp-server", ofType: "py") else {
             throw ConfigError(file: "(embedded default)", key: "engines", problem: "the llama.cpp launcher script is missing from the build")
@@ -60,6 +68,8 @@ public enum EmbeddedDefault {
             url = "sqlite://\(home)/lucair.sqlite"
             [auth]
             admin_key = "\(adminKey)"
+            [ledger]
+            signing_key = "\(ledgerKey)"
 
             [[tiers.baseline.deployments]]
             name = "local-llamacpp"

@@ -25,6 +25,7 @@ public final class Gateway: Sendable {
     public let refresher: KeyRefresher
     public let tenancy: Tenancy
     public let limiter: RateLimiter
+    public let ledger: LedgerService
     let httpClient: HTTPClient
     let providers: Providers
     let logger: Logger
@@ -48,6 +49,7 @@ public final class Gateway: Sendable {
         tenancy = Tenancy(storage: storage, plans: config.plans, refresher: refresher)
         metrics = GatewayMetrics()
         usage = UsageWriter(storage: storage, logger: logger)
+        ledger = LedgerService(storage: storage, signingKeyHex: config.ledgerSigningKey, intervalSeconds: config.checkpointIntervalSeconds, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient)
         limiter = RateLimiter(shared: storage as? any SharedLimits, logger: logger)
@@ -172,7 +174,7 @@ public enum LucairApp {
         return Application(
             router: router,
             configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair"),
-            services: [gateway.usage, gateway.refresher, GatewayLifecycle(gateway: gateway)],
+            services: [gateway.usage, gateway.refresher, gateway.ledger, GatewayLifecycle(gateway: gateway)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -54,6 +54,8 @@ public struct Checkpoint: Sendable, Equatable {
     }
 }
 
+public typealias LedgerPublicKey = Curve25519.Signing.PublicKey
+
 /// The ledger's signing key: 32 raw bytes, hex (config `[ledger] signing_key` / `_env`).
 public enum LedgerKey {
     public static func privateKey(hex: String) -> Curve25519.Signing.PrivateKey? {

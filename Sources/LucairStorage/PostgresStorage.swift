@@ -1,5 +1,6 @@
 import Foundation
 import LucairCore
+import LucairLedger
 import LucairWire
 import Logging
 import PostgresNIO
@@ -209,23 +210,95 @@ public final class PostgresStorage: Storage, SharedLimits {
 
     public func insertUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        // One multi-row INSERT per batch (PostgreSQL allows 65535 binds per statement).
-        let cols = Schema.usageColumns.map(\.name)
-        let perStatement = 65535 / cols.count
-        var start = 0
-        while start < records.count {
-            let batch = records[start..<min(records.count, start + perStatement)]
-            start += batch.count
-            var values: [Schema.Value] = []
-            var rows: [String] = []
-            for r in batch {
-                let start = values.count
-                values.append(contentsOf: Schema.usageValues(r))
-                rows.append("(" + (start + 1...values.count).map { "$\($0)" }.joined(separator: ",") + ")")
+        try await client.withTransaction(logger: logger) { conn in
+            // One multi-row INSERT per chunk (PostgreSQL allows 65535 binds per statement).
+            var fresh = Set<String>()
+            for chunk in Self.chunks(records, columns: Schema.usageColumns.count) {
+                let rows = try await self.rows(Self.multiRowInsert("usage_records", Schema.usageColumns.map(\.name), chunk.count)
+                    + " ON CONFLICT (request_id) DO NOTHING RETURNING request_id", chunk.flatMap(Schema.usageValues), on: conn)
+                for r in rows { if let id = Self.text(r, "request_id") { fresh.insert(id) } }
             }
-            let binds = Self.bindings(values)
-            let sql = "INSERT INTO usage_records (\(cols.joined(separator: ", "))) VALUES \(rows.joined(separator: ",")) ON CONFLICT (request_id) DO NOTHING"
-            try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            let inserted = records.filter { fresh.contains($0.requestId) }  // a replayed request id is not chained twice
+            guard !inserted.isEmpty else { return }
+            // Lock the heads in tenant order (replicas append to one chain one at a time, never deadlocking).
+            let tenants = Array(Set(inserted.map(\.tenantId))).sorted()
+            var b = PostgresBindings()
+            b.append(tenants)
+            b.append(Hex.encode(LedgerEntry.genesis))
+            try await conn.query(PostgresQuery(unsafeSQL: "INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) SELECT t, 0, $2, '' FROM unnest($1::text[]) AS t ON CONFLICT DO NOTHING", binds: b), logger: self.logger)
+            var heads: [String: LedgerHead] = [:]
+            var sel = PostgresBindings()
+            sel.append(tenants)
+            for try await row in try await conn.query(PostgresQuery(unsafeSQL: "SELECT tenant_id, seq, hash, frontier FROM ledger_heads WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE", binds: sel), logger: self.logger) {
+                let r = row.makeRandomAccess()
+                if let t = Self.text(r, "tenant_id"), let h = LedgerHead(seq: Self.int(r, "seq") ?? 0, hashHex: Self.text(r, "hash") ?? "", frontierText: Self.text(r, "frontier") ?? "") { heads[t] = h }
+            }
+            let entries = LedgerAppend.entries(for: inserted, heads: &heads)
+            for chunk in Self.chunks(entries, columns: 7) {
+                let values: [Schema.Value] = chunk.flatMap { e, at in
+                    [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(String(decoding: e.canonical, as: UTF8.self)), .text(Hex.encode(e.hash)), .int(at)]
+                }
+                _ = try await self.rows(Self.multiRowInsert("ledger_entries", ["tenant_id", "seq", "kind", "ref", "canonical", "hash", "created_at_ms"], chunk.count), values, on: conn)
+            }
+            let ordered = heads.sorted { $0.key < $1.key }
+            var u = PostgresBindings()
+            u.append(ordered.map(\.key))
+            u.append(ordered.map(\.value.seq))
+            u.append(ordered.map { Hex.encode($0.value.hash) })
+            u.append(ordered.map(\.value.frontierText))
+            try await conn.query(PostgresQuery(unsafeSQL: """
+                UPDATE ledger_heads h SET seq = x.seq, hash = x.hash, frontier = x.frontier
+                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS x(tenant_id, seq, hash, frontier) WHERE h.tenant_id = x.tenant_id
+                """, binds: u), logger: self.logger)
+        }
+    }
+
+    static func chunks<T>(_ a: [T], columns: Int) -> [ArraySlice<T>] {
+        let per = 65535 / columns
+        return stride(from: 0, to: a.count, by: per).map { a[$0..<min(a.count, $0 + per)] }
+    }
+
+    static func multiRowInsert(_ table: String, _ cols: [String], _ n: Int) -> String {
+        let rows = (0..<n).map { i in "(" + (1...cols.count).map { "$\(i * cols.count + $0)" }.joined(separator: ",") + ")" }
+        return "INSERT INTO \(table) (\(cols.joined(separator: ", "))) VALUES \(rows.joined(separator: ","))"
+    }
+
+    public func ledgerTenants() async throws -> [String] {
+        try await rows("SELECT tenant_id FROM ledger_heads ORDER BY tenant_id").compactMap { Self.text($0, "tenant_id") }
+    }
+
+    static func stored(_ r: PostgresRandomAccessRow) -> LedgerVerifier.Stored {
+        LedgerVerifier.Stored(seq: int(r, "seq") ?? 0, canonical: Array((text(r, "canonical") ?? "").utf8), hash: text(r, "hash") ?? "")
+    }
+
+    public func ledgerEntries(tenantId: String) async throws -> [LedgerVerifier.Stored] {
+        try await rows("SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = $1 ORDER BY seq", [.text(tenantId)]).map(Self.stored)
+    }
+
+    public func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored? {
+        try await rows("SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = $1 AND kind = $2 AND ref = $3", [.text(tenantId), .text(kind), .text(ref)]).first.map(Self.stored)
+    }
+
+    public func ledgerHeads() async throws -> [String: LedgerHead] {
+        var out: [String: LedgerHead] = [:]
+        for r in try await rows("SELECT tenant_id, seq, hash, frontier FROM ledger_heads") {
+            if let t = Self.text(r, "tenant_id") { out[t] = LedgerHead(seq: Self.int(r, "seq") ?? 0, hashHex: Self.text(r, "hash") ?? "", frontierText: Self.text(r, "frontier") ?? "") }
+        }
+        return out
+    }
+
+    public func insertCheckpoints(_ cs: [Checkpoint]) async throws {
+        for c in cs {
+            _ = try await rows("INSERT INTO ledger_checkpoints (tenant_id, size, head, root, created_at_ms, signature) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                               [.text(c.tenantId), .int(c.size), .text(Hex.encode(c.head)), .text(Hex.encode(c.root)), .int(c.createdAtMillis), .text(Hex.encode(c.signature))])
+        }
+    }
+
+    public func checkpoints(tenantId: String) async throws -> [Checkpoint] {
+        try await rows("SELECT size, head, root, created_at_ms, signature FROM ledger_checkpoints WHERE tenant_id = $1 ORDER BY created_at_ms", [.text(tenantId)]).compactMap { r in
+            guard let head = Self.text(r, "head").flatMap(Hex.decode), let root = Self.text(r, "root").flatMap(Hex.decode),
+                  let sig = Self.text(r, "signature").flatMap(Hex.decode) else { return nil }
+            return Checkpoint(tenantId: tenantId, size: Self.int(r, "size") ?? 0, head: head, root: root, createdAtMillis: Self.int(r, "created_at_ms") ?? 0, signature: sig)
         }
     }
 

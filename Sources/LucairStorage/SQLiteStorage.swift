@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LucairCore
+import LucairLedger
 import LucairWire
 
 /// The embedded default: SQLite in WAL mode through GRDB. Single replica (see ARCHITECTURE.md).
@@ -156,8 +157,72 @@ public final class SQLiteStorage: Storage {
         guard !records.isEmpty else { return }
         try await db.write { db in
             let stmt = try db.cachedStatement(sql: Self.insertUsageSQL)
+            var inserted: [UsageRecord] = []
             for r in records {
                 try stmt.execute(arguments: Self.args(Schema.usageValues(r)))
+                if db.changesCount > 0 { inserted.append(r) }  // a replayed request id is not chained twice
+            }
+            guard !inserted.isEmpty else { return }
+            var heads: [String: LedgerHead] = [:]
+            for t in Set(inserted.map(\.tenantId)) {
+                if let row = try Row.fetchOne(db, sql: "SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = ?", arguments: [t]),
+                   let h = LedgerHead(seq: row["seq"], hashHex: row["hash"], frontierText: row["frontier"]) {
+                    heads[t] = h
+                }
+            }
+            let add = try db.cachedStatement(sql: "INSERT INTO ledger_entries (tenant_id, seq, kind, ref, canonical, hash, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            for (e, at) in LedgerAppend.entries(for: inserted, heads: &heads) {
+                try add.execute(arguments: [e.tenantId, e.seq, e.kind, e.ref, String(decoding: e.canonical, as: UTF8.self), Hex.encode(e.hash), at])
+            }
+            let put = try db.cachedStatement(sql: "INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES (?, ?, ?, ?) ON CONFLICT(tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier")
+            for (t, h) in heads { try put.execute(arguments: [t, h.seq, Hex.encode(h.hash), h.frontierText]) }
+        }
+    }
+
+    public func ledgerTenants() async throws -> [String] {
+        try await db.read { db in try String.fetchAll(db, sql: "SELECT tenant_id FROM ledger_heads ORDER BY tenant_id") }
+    }
+
+    public func ledgerEntries(tenantId: String) async throws -> [LedgerVerifier.Stored] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = ? ORDER BY seq", arguments: [tenantId]).map {
+                LedgerVerifier.Stored(seq: $0["seq"], canonical: Array(($0["canonical"] as String).utf8), hash: $0["hash"])
+            }
+        }
+    }
+
+    public func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored? {
+        try await db.read { db in
+            try Row.fetchOne(db, sql: "SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = ? AND kind = ? AND ref = ?", arguments: [tenantId, kind, ref]).map {
+                LedgerVerifier.Stored(seq: $0["seq"], canonical: Array(($0["canonical"] as String).utf8), hash: $0["hash"])
+            }
+        }
+    }
+
+    public func ledgerHeads() async throws -> [String: LedgerHead] {
+        try await db.read { db in
+            var out: [String: LedgerHead] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT tenant_id, seq, hash, frontier FROM ledger_heads") {
+                out[row["tenant_id"]] = LedgerHead(seq: row["seq"], hashHex: row["hash"], frontierText: row["frontier"])
+            }
+            return out
+        }
+    }
+
+    public func insertCheckpoints(_ cs: [Checkpoint]) async throws {
+        try await db.write { db in
+            for c in cs {
+                try db.execute(sql: "INSERT INTO ledger_checkpoints (tenant_id, size, head, root, created_at_ms, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               arguments: [c.tenantId, c.size, Hex.encode(c.head), Hex.encode(c.root), c.createdAtMillis, Hex.encode(c.signature)])
+            }
+        }
+    }
+
+    public func checkpoints(tenantId: String) async throws -> [Checkpoint] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT size, head, root, created_at_ms, signature FROM ledger_checkpoints WHERE tenant_id = ? ORDER BY created_at_ms", arguments: [tenantId]).compactMap { r in
+                guard let head = Hex.decode(r["head"] as String), let root = Hex.decode(r["root"] as String), let sig = Hex.decode(r["signature"] as String) else { return nil }
+                return Checkpoint(tenantId: tenantId, size: r["size"], head: head, root: root, createdAtMillis: r["created_at_ms"], signature: sig)
             }
         }
     }

@@ -171,7 +171,19 @@ enum Schema {
                 """,
                 "DROP FUNCTION lucair_settle(text[], bigint, bigint, bigint, text[], text, text, text)",
             ]),
+        Migration(version: 5, name: "ledger", sqlite: ledger(bigint: "INTEGER"), postgres: ledger(bigint: "BIGINT")),
     ]
+
+    /// The hash-chained ledger (LucairLedger): entries per tenant, each tenant's head (last hash and
+    /// Merkle frontier, updated in the same transaction), and signed checkpoints.
+    static func ledger(bigint: String) -> [String] {
+        [
+            "CREATE TABLE ledger_entries (tenant_id TEXT NOT NULL, seq \(bigint) NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, canonical TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms \(bigint) NOT NULL, PRIMARY KEY (tenant_id, seq))",
+            "CREATE UNIQUE INDEX ledger_entries_ref ON ledger_entries (tenant_id, kind, ref)",
+            "CREATE TABLE ledger_heads (tenant_id TEXT PRIMARY KEY, seq \(bigint) NOT NULL, hash TEXT NOT NULL, frontier TEXT NOT NULL)",
+            "CREATE TABLE ledger_checkpoints (tenant_id TEXT NOT NULL, size \(bigint) NOT NULL, head TEXT NOT NULL, root TEXT NOT NULL, created_at_ms \(bigint) NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (tenant_id, created_at_ms))",
+        ]
+    }
 
     static func v2(bigint: String) -> [String] {
         [

@@ -1,5 +1,6 @@
 import Logging
 import LucairCore
+import LucairLedger
 import LucairWire
 
 /// A tenancy: internal teams (meters only) and outside companies (prepaid wallet) alike.
@@ -122,6 +123,8 @@ public protocol Storage: Sendable {
     func expireKey(id: String, atMillis: Int64) async throws
     func keysVersion() async throws -> Int64
     /// Inserts records; a request id already stored is skipped (idempotent by request id).
+    /// Stores usage records (idempotent by request id) and, in the same transaction, chains one
+    /// ledger entry per newly stored record onto its tenant's chain.
     func insertUsage(_ records: [UsageRecord]) async throws
     func usage(requestId: String) async throws -> UsageRecord?
     func usageCount() async throws -> Int
@@ -129,6 +132,24 @@ public protocol Storage: Sendable {
     /// Cost per (tenant, key lineage) since a time: seeds the spend-cap windows at start-up.
     func spend(sinceMillis: Int64) async throws -> [(tenantId: String, keyId: String, costNano: NanoUSD)]
     func close() async throws
+
+    // The ledger (read side; appends happen in `insertUsage`).
+    func ledgerTenants() async throws -> [String]
+    /// A tenant's entries in sequence order, as stored (hashes are recomputed by the verifier).
+    func ledgerEntries(tenantId: String) async throws -> [LedgerVerifier.Stored]
+    func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored?
+    func ledgerHeads() async throws -> [String: LedgerHead]
+    func insertCheckpoints(_ c: [Checkpoint]) async throws
+    func checkpoints(tenantId: String) async throws -> [Checkpoint]
+}
+
+/// Chains usage records onto their tenants' heads: the part of `insertUsage` both databases share.
+enum LedgerAppend {
+    static func entries(for records: [UsageRecord], heads: inout [String: LedgerHead]) -> [(LedgerEntry, Int64)] {
+        records.map { r in
+            (heads[r.tenantId, default: LedgerHead()].append(tenantId: r.tenantId, kind: "usage", ref: r.requestId, body: LedgerEntry.usageBody(r)), r.createdAtMillis)
+        }
+    }
 }
 
 /// Limits shared by every replica (PostgreSQL): one call per admitted request, one (off the

@@ -17,16 +17,19 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "The embedded default's folder.")
     var home: String = ProcessInfo.processInfo.environment["LUCAIR_HOME"] ?? ".lucair"
 
-    func open() async throws -> (Tenancy, any Storage) {
+    func load() throws -> LucairConfig {
+        if let config { return try ConfigLoader.load(path: config) }
         var cfg = LucairConfig()
-        if let config {
-            cfg = try ConfigLoader.load(path: config)
-        } else {
-            cfg.storageURL = storage ?? ProcessInfo.processInfo.environment["LUCAIR_STORAGE_URL"] ?? "sqlite://\(home)/lucair.sqlite"
-        }
+        let env = ProcessInfo.processInfo.environment
+        cfg.storageURL = storage ?? env["LUCAIR_STORAGE_URL"] ?? "sqlite://\(home)/lucair.sqlite"
+        cfg.ledgerSigningKey = env["LUCAIR_LEDGER_KEY"] ?? (try? String(contentsOfFile: "\(home)/ledger.key", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return cfg
+    }
+
+    func open() async throws -> (Tenancy, any Storage) {
         var logger = Logger(label: "lucair-cli")
         logger.logLevel = .warning
-        return try await Tenancy.open(config: cfg, logger: logger)
+        return try await Tenancy.open(config: try load(), logger: logger)
     }
 }
 

@@ -1,0 +1,98 @@
+import Crypto
+import Foundation
+import Logging
+import LucairCore
+import LucairLedger
+import LucairStorage
+import ServiceLifecycle
+
+/// The ledger's operations over storage: sign checkpoints of every chain that moved, verify
+/// chains, build inclusion proofs. Entries themselves are appended by the usage writer's
+/// transaction (`Storage.insertUsage`). As a service, it signs checkpoints at a fixed interval.
+public struct LedgerService: Service, Sendable {
+    public let storage: any Storage
+    public let key: Curve25519.Signing.PrivateKey?
+    public let interval: Duration
+    let logger: Logger
+
+    public init(storage: any Storage, signingKeyHex: String?, intervalSeconds: Int = 60, logger: Logger) {
+        self.storage = storage
+        key = signingKeyHex.flatMap(LedgerKey.privateKey(hex:))
+        interval = .seconds(intervalSeconds)
+        self.logger = logger
+    }
+
+    public var publicKeyHex: String? { key.map { Hex.encode($0.publicKey.rawRepresentation) } }
+
+    /// Signs a checkpoint for every tenant whose chain grew since its last checkpoint.
+    @discardableResult
+    public func checkpoint(nowMillis: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) async throws -> [Checkpoint] {
+        guard let key else { return [] }
+        var out: [Checkpoint] = []
+        for (tenant, head) in try await storage.ledgerHeads().sorted(by: { $0.key < $1.key }) where head.seq > 0 {
+            let last = try await storage.checkpoints(tenantId: tenant).last
+            if let last, last.size == head.seq { continue }
+            out.append(try Checkpoint.signed(tenantId: tenant, size: head.seq, head: head.hash, root: head.frontier.root, at: nowMillis, key: key))
+        }
+        try await storage.insertCheckpoints(out)
+        return out
+    }
+
+    public struct Report: Sendable {
+        public var tenants = 0
+        public var entries = 0
+        public var checkpoints = 0
+        public var breaks: [LedgerVerifier.Break] = []
+    }
+
+    /// Recomputes every chain (or one tenant's) and checks it against its checkpoints; checkpoints
+    /// are trusted only when signed by `publicKey` (default: this service's own key).
+    public func verify(tenantId: String? = nil, publicKey: Curve25519.Signing.PublicKey? = nil) async throws -> Report {
+        var report = Report()
+        let trusted = publicKey ?? key?.publicKey
+        var tenants = [String]()
+        if let tenantId { tenants = [tenantId] } else { tenants = try await storage.ledgerTenants() }
+        for t in tenants {
+            let entries = try await storage.ledgerEntries(tenantId: t)
+            let cps = try await storage.checkpoints(tenantId: t)
+            report.tenants += 1
+            report.entries += entries.count
+            report.checkpoints += cps.count
+            if let b = LedgerVerifier.verify(tenantId: t, entries: entries, checkpoints: cps, publicKey: trusted) { report.breaks.append(b) }
+        }
+        return report
+    }
+
+    public enum ProofError: Error, CustomStringConvertible {
+        case noEntry(String), noCheckpoint(String)
+        public var description: String {
+            switch self {
+            case .noEntry(let r): "no ledger entry for request \(r) in this tenant"
+            case .noCheckpoint(let r): "no signed checkpoint covers request \(r) yet; run `lucair ledger checkpoint` (or wait for the next one)"
+            }
+        }
+    }
+
+    /// The proof that request `ref`'s entry is in the tenant's latest checkpoint.
+    public func proof(tenantId: String, ref: String, kind: String = "usage") async throws -> InclusionProof {
+        guard let e = try await storage.ledgerEntry(tenantId: tenantId, kind: kind, ref: ref) else { throw ProofError.noEntry(ref) }
+        guard let cp = try await storage.checkpoints(tenantId: tenantId).last(where: { $0.size >= e.seq }) else { throw ProofError.noCheckpoint(ref) }
+        let leaves = try await storage.ledgerEntries(tenantId: tenantId).prefix(Int(cp.size)).map { Merkle.leaf(Hex.decode($0.hash) ?? []) }
+        return InclusionProof(entry: e.canonical, index: e.seq - 1, path: Merkle.auditPath(Int(e.seq - 1), leaves[...]), checkpoint: cp)
+    }
+
+    public func run() async throws {
+        guard key != nil else {
+            logger.warning("no ledger signing key ([ledger] signing_key / LUCAIR_LEDGER_KEY): ledger entries are chained but no checkpoints are signed")
+            return
+        }
+        while !Task.isCancelledOrShuttingDown {
+            try? await Task.sleep(for: interval)
+            do { try await checkpoint() } catch { logger.error("ledger checkpoint failed", metadata: ["error": "\(error)"]) }
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static var isCancelledOrShuttingDown: Bool { isCancelled || isShuttingDownGracefully }
+}
