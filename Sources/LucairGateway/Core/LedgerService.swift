@@ -81,18 +81,17 @@ public struct LedgerService: Service, Sendable {
         return InclusionProof(entry: e.canonical, index: e.seq - 1, path: Merkle.auditPath(Int(e.seq - 1), leaves[...]), checkpoint: cp)
     }
 
+    /// Signs checkpoints every interval until shutdown, and once more on the way out. (A service
+    /// that returned early would stop the whole application, so without a key it just waits.)
     public func run() async throws {
         guard key != nil else {
             logger.warning("no ledger signing key ([ledger] signing_key / LUCAIR_LEDGER_KEY): ledger entries are chained but no checkpoints are signed")
+            try? await gracefulShutdown()
             return
         }
-        while !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: interval)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
             do { try await checkpoint() } catch { logger.error("ledger checkpoint failed", metadata: ["error": "\(error)"]) }
         }
     }
-}
-
-extension Task where Success == Never, Failure == Never {
-    static var isCancelledOrShuttingDown: Bool { isCancelled || isShuttingDownGracefully }
 }
