@@ -27,7 +27,15 @@ public struct LedgerHead: Sendable, Equatable {
 
     /// Chains a new entry onto this head.
     public mutating func append(tenantId: String, kind: String, ref: String, body: JSONValue) -> LedgerEntry {
-        let e = LedgerEntry(tenantId: tenantId, seq: seq + 1, prev: hash, kind: kind, ref: ref, body: body)
+        chain(LedgerEntry(tenantId: tenantId, seq: seq + 1, prev: hash, kind: kind, ref: ref, body: body))
+    }
+
+    /// Chains a usage record's entry (the writer's hot loop: the canonical bytes written directly).
+    public mutating func append(usage r: UsageRecord) -> LedgerEntry {
+        chain(LedgerEntry(tenantId: r.tenantId, seq: seq + 1, kind: "usage", ref: r.requestId, canonical: LedgerEntry.usageCanonical(r, seq: seq + 1, prev: hash)))
+    }
+
+    mutating func chain(_ e: LedgerEntry) -> LedgerEntry {
         seq = e.seq
         hash = e.hash
         frontier.append(leafHash: Merkle.leaf(e.hash))

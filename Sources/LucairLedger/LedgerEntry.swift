@@ -54,6 +54,49 @@ public struct LedgerEntry: Sendable, Equatable {
         return try? JSON.parse(bytes: canonical[(nl + 1)...])
     }
 
+    /// Exactly `LedgerEntry(…, kind: "usage", ref: r.requestId, body: usageBody(r)).canonical`,
+    /// written field by field in sorted key order (no dictionaries): the usage writer's hot loop.
+    /// `LedgerTests` holds the two equal.
+    public static func usageCanonical(_ r: UsageRecord, seq: Int64, prev: [UInt8]) -> [UInt8] {
+        var o: [UInt8] = []
+        o.reserveCapacity(640)
+        o += "\(version) \(r.tenantId) \(seq) \(Hex.encode(prev))\n".utf8
+        func key(_ k: StaticString, first: Bool = false) {
+            if !first { o.append(44) }
+            o.append(34)
+            k.withUTF8Buffer { o += $0 }
+            o += [34, 58]
+        }
+        func str(_ s: String) { JSONValue.writeString(s, into: &o) }
+        func int<I: BinaryInteger>(_ i: I) { o += String(i).utf8 }
+        o.append(123)
+        key("at", first: true); int(r.createdAtMillis)
+        key("cost_nano"); int(r.costNano)
+        key("endpoint"); str(r.endpoint)
+        key("estimated"); o += (r.estimated ? "true" : "false").utf8
+        key("key"); str(r.keyId)
+        key("kind"); str("usage")
+        key("model"); str(r.model)
+        key("price_version"); str(r.priceVersion)
+        key("ref"); str(r.requestId)
+        key("status"); int(r.status)
+        key("tier"); str(r.tier)
+        key("tokens"); o.append(123)
+        key("cache_write", first: true); int(r.cacheWriteTokens)
+        key("cached_input"); int(r.cachedInputTokens)
+        key("input"); int(r.inputTokens)
+        key("output"); int(r.outputTokens)
+        key("reasoning"); int(r.reasoningTokens)
+        o.append(125)
+        key("unit_price_nano"); o.append(123)
+        key("cache_write", first: true); int(r.unitPrice.cacheWrite)
+        key("cached_input"); int(r.unitPrice.cachedInput)
+        key("input"); int(r.unitPrice.input)
+        key("output"); int(r.unitPrice.output)
+        o += [125, 125]
+        return o
+    }
+
     /// The ledger body of a usage record: everything needed to re-price and audit it.
     public static func usageBody(_ r: UsageRecord) -> JSONValue {
         [

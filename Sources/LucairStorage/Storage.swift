@@ -147,7 +147,7 @@ public protocol Storage: Sendable {
 enum LedgerAppend {
     static func entries(for records: [UsageRecord], heads: inout [String: LedgerHead]) -> [(LedgerEntry, Int64)] {
         records.map { r in
-            (heads[r.tenantId, default: LedgerHead()].append(tenantId: r.tenantId, kind: "usage", ref: r.requestId, body: LedgerEntry.usageBody(r)), r.createdAtMillis)
+            (heads[r.tenantId, default: LedgerHead()].append(usage: r), r.createdAtMillis)
         }
     }
 }

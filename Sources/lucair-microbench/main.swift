@@ -86,6 +86,11 @@ struct Bench {
     }
 }
 
+if CommandLine.arguments.dropFirst().first == "ledger" {
+    let entries = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 200_000
+    try await Task.detached { try await LedgerBench.run(entries: entries) }.value
+    exit(0)
+}
 let n = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
 // Off the main actor: top-level code runs on it, and every `await` there would hop threads.
 try await Task.detached { try await Bench.make(n: n).run() }.value

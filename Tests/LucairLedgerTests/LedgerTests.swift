@@ -18,6 +18,22 @@ import Testing
         es.map { .init(seq: $0.seq, canonical: $0.canonical, hash: Hex.encode($0.hash)) }
     }
 
+    @Test func theFastUsageEncodingIsTheCanonicalOne() {
+        for i in 0..<50 {
+            let r = UsageRecord(requestId: "req_\(i)\u{1}\"x", tenantId: "ten_\(i % 3)", keyId: "key_é\(i)", endpoint: "chat.completions", tier: "fast",
+                                model: "m\\\(i)", deployment: "d", stream: i % 2 == 0, status: 200 + i, errorType: nil,
+                                usage: TokenUsage(input: i, cachedInput: i * 2, cacheWrite: i * 3, output: i * 4, reasoning: i * 5, estimated: i % 3 == 0),
+                                priceVersion: "v\n\(i)", unitPrice: ModelPrice(input: 1000 + Int64(i), cachedInput: 100, cacheWrite: 1250, output: 5000),
+                                queueMicros: 0, ttftMicros: 0, totalMicros: 0, createdAtMillis: 1_795_000_000_000 + Int64(i))
+            var a = LedgerHead(), b = LedgerHead()
+            for _ in 0..<3 {
+                let slow = a.append(tenantId: r.tenantId, kind: "usage", ref: r.requestId, body: LedgerEntry.usageBody(r))
+                let fast = b.append(usage: r)
+                #expect(slow == fast, "\(String(decoding: fast.canonical, as: UTF8.self))")
+            }
+        }
+    }
+
     @Test func theFrontierRootIsTheRFC6962Root() {
         var f = Merkle.Frontier()
         var leaves: [[UInt8]] = []

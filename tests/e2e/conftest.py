@@ -206,6 +206,9 @@ def fake_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpst
 # ---------------------------------------------------------------------------------------------
 # Lucair on the fakes
 
+LEDGER_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"  # RFC 8032 test 1
+
+
 def lucair_config(fake_port: int, tmp: Path) -> str:
     return f"""\
 [server]
@@ -214,6 +217,8 @@ listen = "127.0.0.1:0"
 url = "sqlite://{tmp}/lucair.sqlite"
 [auth]
 admin_key = "{ADMIN_KEY}"
+[ledger]
+signing_key = "{LEDGER_KEY}"
 [[tiers.baseline.deployments]]
 name = "fake-local"
 kind = "openai_compatible"

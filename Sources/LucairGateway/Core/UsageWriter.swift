@@ -48,11 +48,20 @@ public final class UsageWriter: Service, Sendable {
         }
     }
 
+    /// The most records one transaction takes: batches grow with load up to this, and a backlog
+    /// after an outage drains in bounded transactions.
+    static let maxBatch = 4096
+
     func drain() async {
         while true {
             let batch = buffer.withLock { b -> [UsageRecord] in
-                let out = b
-                b.removeAll(keepingCapacity: true)
+                if b.count <= Self.maxBatch {
+                    let out = b
+                    b.removeAll(keepingCapacity: true)
+                    return out
+                }
+                let out = Array(b.prefix(Self.maxBatch))
+                b.removeFirst(Self.maxBatch)
                 return out
             }
             if batch.isEmpty { return }
