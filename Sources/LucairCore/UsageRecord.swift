@@ -27,6 +27,9 @@ public struct UsageRecord: Sendable, Equatable, Codable {
     public var ttftMicros: Int64
     public var totalMicros: Int64
     public var createdAtMillis: Int64
+    /// For a prepaid (external) tenant: what the wallet pays for this request, written as a
+    /// transfer with the record; nil for tenants that only meter. Not a usage_records column.
+    public var walletCharge: NanoUSD?
 
     public init(requestId: String, tenantId: String, keyId: String, endpoint: String, tier: String, model: String,
                 deployment: String, stream: Bool, status: Int, errorType: String?, usage: TokenUsage,

@@ -26,6 +26,7 @@ public final class Gateway: Sendable {
     public let tenancy: Tenancy
     public let limiter: RateLimiter
     public let ledger: LedgerService
+    public let wallets: Wallets
     let httpClient: HTTPClient
     let providers: Providers
     let logger: Logger
@@ -53,7 +54,9 @@ public final class Gateway: Sendable {
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient)
         limiter = RateLimiter(shared: storage as? any SharedLimits, logger: logger)
-        let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, metrics: metrics, logger: logger)
+        wallets = Wallets(logger: logger)
+        wallets.load(balances: try await storage.walletBalances())
+        let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, wallets: wallets, metrics: metrics, logger: logger)
         let router = AutoRouter(model: try RouterArtifact.load(path: config.routerModelPath), lowConfidence: config.routerLowConfidence)
         chat = ChatService(catalog: catalog, providers: providers, meter: meter, router: router)
         embeddings = EmbeddingsService(deployments: config.embeddings, provider: providers.openAI, meter: meter)

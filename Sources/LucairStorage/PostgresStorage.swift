@@ -250,6 +250,38 @@ public final class PostgresStorage: Storage, SharedLimits {
                 UPDATE ledger_heads h SET seq = x.seq, hash = x.hash, frontier = x.frontier
                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS x(tenant_id, seq, hash, frontier) WHERE h.tenant_id = x.tenant_id
                 """, binds: u), logger: self.logger)
+            let transfers = inserted.compactMap(WalletTransfer.usage)
+            for chunk in Self.chunks(transfers, columns: 8) {
+                let values: [Schema.Value] = chunk.flatMap { t in [.text(t.id), .text(t.tenant), .text(t.kind), .text(t.debit), .text(t.credit), .int(t.amount), .text(t.ref), .int(t.at)] }
+                _ = try await self.rows(Self.multiRowInsert("wallet_transfers", Self.transferColumns, chunk.count) + " ON CONFLICT DO NOTHING", values, on: conn)
+            }
+        }
+    }
+
+    static let transferColumns = ["id", "tenant_id", "kind", "debit", "credit", "amount_nano", "ref", "created_at_ms"]
+
+    public func walletBalances() async throws -> [String: NanoUSD] {
+        var out: [String: NanoUSD] = [:]
+        for r in try await rows(Schema.walletBalancesSQL) { if let t = Self.text(r, "tenant_id") { out[t] = Self.int(r, "balance") ?? 0 } }
+        return out
+    }
+
+    public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
+        try await client.withTransaction(logger: logger) { conn in
+            let inserted = try await self.rows(Self.multiRowInsert("wallet_transfers", Self.transferColumns, 1) + " ON CONFLICT DO NOTHING RETURNING id",
+                [.text("tr_" + RowID.random()), .text(tenantId), .text("topup"), .text("topup:" + source), .text("wallet:" + tenantId), .int(amountNano), .text(ref), .int(atMillis)], on: conn)
+            guard !inserted.isEmpty else { return false }
+            _ = try await self.rows("INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES ($1, 0, $2, '') ON CONFLICT DO NOTHING", [.text(tenantId), .text(Hex.encode(LedgerEntry.genesis))], on: conn)
+            guard let r = try await self.rows("SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = $1 FOR UPDATE", [.text(tenantId)], on: conn).first,
+                  var head = LedgerHead(seq: Self.int(r, "seq") ?? 0, hashHex: Self.text(r, "hash") ?? "", frontierText: Self.text(r, "frontier") ?? "") else {
+                throw StorageError.conflict("ledger head of \(tenantId) is unreadable")
+            }
+            let e = head.append(tenantId: tenantId, kind: "topup", ref: ref, body: WalletTransfer.topUpBody(amountNano: amountNano, source: source, atMillis: atMillis))
+            _ = try await self.rows(Self.multiRowInsert("ledger_entries", ["tenant_id", "seq", "kind", "ref", "canonical", "hash", "created_at_ms"], 1),
+                [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(String(decoding: e.canonical, as: UTF8.self)), .text(Hex.encode(e.hash)), .int(atMillis)], on: conn)
+            _ = try await self.rows("UPDATE ledger_heads SET seq = $2, hash = $3, frontier = $4 WHERE tenant_id = $1",
+                [.text(tenantId), .int(head.seq), .text(Hex.encode(head.hash)), .text(head.frontierText)], on: conn)
+            return true
         }
     }
 

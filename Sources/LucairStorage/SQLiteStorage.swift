@@ -164,18 +164,47 @@ public final class SQLiteStorage: Storage {
             }
             guard !inserted.isEmpty else { return }
             var heads: [String: LedgerHead] = [:]
-            for t in Set(inserted.map(\.tenantId)) {
-                if let row = try Row.fetchOne(db, sql: "SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = ?", arguments: [t]),
-                   let h = LedgerHead(seq: row["seq"], hashHex: row["hash"], frontierText: row["frontier"]) {
-                    heads[t] = h
-                }
-            }
+            for t in Set(inserted.map(\.tenantId)) { heads[t] = try Self.head(t, db) }
             let add = try db.cachedStatement(sql: "INSERT INTO ledger_entries (tenant_id, seq, kind, ref, canonical, hash, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
             for (e, at) in LedgerAppend.entries(for: inserted, heads: &heads) {
                 try add.execute(arguments: [e.tenantId, e.seq, e.kind, e.ref, String(decoding: e.canonical, as: UTF8.self), Hex.encode(e.hash), at])
             }
-            let put = try db.cachedStatement(sql: "INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES (?, ?, ?, ?) ON CONFLICT(tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier")
-            for (t, h) in heads { try put.execute(arguments: [t, h.seq, Hex.encode(h.hash), h.frontierText]) }
+            try Self.putHeads(heads, db)
+            let transfer = try db.cachedStatement(sql: Self.insertTransferSQL)
+            for r in inserted {
+                if let t = WalletTransfer.usage(r) { try transfer.execute(arguments: [t.id, t.tenant, t.kind, t.debit, t.credit, t.amount, t.ref, t.at]) }
+            }
+        }
+    }
+
+    static let insertTransferSQL = "INSERT INTO wallet_transfers (id, tenant_id, kind, debit, credit, amount_nano, ref, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+
+    static func putHeads(_ heads: [String: LedgerHead], _ db: Database) throws {
+        let put = try db.cachedStatement(sql: "INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES (?, ?, ?, ?) ON CONFLICT(tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, frontier = excluded.frontier")
+        for (t, h) in heads { try put.execute(arguments: [t, h.seq, Hex.encode(h.hash), h.frontierText]) }
+    }
+
+    static func head(_ tenant: String, _ db: Database) throws -> LedgerHead {
+        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = ?", arguments: [tenant]) else { return LedgerHead() }
+        return LedgerHead(seq: row["seq"], hashHex: row["hash"], frontierText: row["frontier"]) ?? LedgerHead()
+    }
+
+    public func walletBalances() async throws -> [String: NanoUSD] {
+        try await db.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: Schema.walletBalancesSQL).map { ($0["tenant_id"], $0["balance"]) })
+        }
+    }
+
+    public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
+        try await db.write { db in
+            try db.execute(sql: Self.insertTransferSQL, arguments: ["tr_" + RowID.random(), tenantId, "topup", "topup:" + source, "wallet:" + tenantId, amountNano, ref, atMillis])
+            guard db.changesCount > 0 else { return false }
+            var head = try Self.head(tenantId, db)
+            let e = head.append(tenantId: tenantId, kind: "topup", ref: ref, body: WalletTransfer.topUpBody(amountNano: amountNano, source: source, atMillis: atMillis))
+            try db.execute(sql: "INSERT INTO ledger_entries (tenant_id, seq, kind, ref, canonical, hash, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [e.tenantId, e.seq, e.kind, e.ref, String(decoding: e.canonical, as: UTF8.self), Hex.encode(e.hash), atMillis])
+            try Self.putHeads([tenantId: head], db)
+            return true
         }
     }
 

@@ -172,7 +172,25 @@ enum Schema {
                 "DROP FUNCTION lucair_settle(text[], bigint, bigint, bigint, text[], text, text, text)",
             ]),
         Migration(version: 5, name: "ledger", sqlite: ledger(bigint: "INTEGER"), postgres: ledger(bigint: "BIGINT")),
+        // Wallets, double-entry: every transfer moves an amount from one account to another, so the
+        // books always balance. Accounts: `wallet:<tenant>`, `revenue`, `topup:<source>`.
+        Migration(version: 6, name: "wallet_transfers", sqlite: wallets(bigint: "INTEGER"), postgres: wallets(bigint: "BIGINT")),
     ]
+
+    static func wallets(bigint: String) -> [String] {
+        [
+            "CREATE TABLE wallet_transfers (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, debit TEXT NOT NULL, credit TEXT NOT NULL, amount_nano \(bigint) NOT NULL CHECK (amount_nano > 0), ref TEXT NOT NULL, created_at_ms \(bigint) NOT NULL)",
+            "CREATE UNIQUE INDEX wallet_transfers_ref ON wallet_transfers (kind, ref)",
+            "CREATE INDEX wallet_transfers_tenant ON wallet_transfers (tenant_id)",
+        ]
+    }
+
+    /// Balance of every wallet account: credits in, debits out.
+    static let walletBalancesSQL = """
+        SELECT tenant_id, SUM(CASE WHEN credit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END)
+          - SUM(CASE WHEN debit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END) AS balance
+        FROM wallet_transfers GROUP BY tenant_id
+        """
 
     /// The hash-chained ledger (LucairLedger): entries per tenant, each tenant's head (last hash and
     /// Merkle frontier, updated in the same transaction), and signed checkpoints.

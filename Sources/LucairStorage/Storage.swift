@@ -141,6 +141,33 @@ public protocol Storage: Sendable {
     func ledgerHeads() async throws -> [String: LedgerHead]
     func insertCheckpoints(_ c: [Checkpoint]) async throws
     func checkpoints(tenantId: String) async throws -> [Checkpoint]
+
+    // Wallets (double-entry transfers; usage debits are written by `insertUsage`).
+    /// Each tenant's wallet balance from its transfers.
+    func walletBalances() async throws -> [String: NanoUSD]
+    /// Credits a wallet (a top-up) and chains a `topup` ledger entry, in one transaction.
+    /// Idempotent by `ref`: returns false when that top-up was already recorded.
+    func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool
+}
+
+/// Random ids for rows that need one (96 bits, hex).
+enum RowID {
+    static func random() -> String {
+        var g = SystemRandomNumberGenerator()
+        return String(g.next() as UInt64, radix: 16) + String(UInt32.random(in: .min ... .max, using: &g), radix: 16)
+    }
+}
+
+/// A transfer of a usage debit: the wallet pays revenue, keyed by the request id.
+enum WalletTransfer {
+    static func usage(_ r: UsageRecord) -> (id: String, tenant: String, kind: String, debit: String, credit: String, amount: NanoUSD, ref: String, at: Int64)? {
+        guard let amount = r.walletCharge, amount > 0 else { return nil }
+        return ("tr_" + r.requestId, r.tenantId, "usage", "wallet:" + r.tenantId, "revenue", amount, r.requestId, r.createdAtMillis)
+    }
+
+    static func topUpBody(amountNano: NanoUSD, source: String, atMillis: Int64) -> JSONValue {
+        ["at": .int(atMillis), "amount_nano": .int(amountNano), "debit": .string("topup:" + source), "credit": "wallet"]
+    }
 }
 
 /// Chains usage records onto their tenants' heads: the part of `insertUsage` both databases share.

@@ -58,6 +58,15 @@ public enum TokenEstimator {
         return tokens(bytes: bytes)
     }
 
+    /// An upper bound of a chat request's prompt tokens for holds: a token covers at least one
+    /// byte, so the byte count (with the per-message allowance) bounds the count from above.
+    public static func promptTokensUpperBound(_ request: ChatRequest) -> Int {
+        var bytes = 0
+        for m in request.messages { bytes += textBytes(m) + 12 }
+        for t in request.tools { bytes += textBytes(t) }
+        return bytes
+    }
+
     public static func textBytes(_ v: JSONValue) -> Int {
         switch v {
         case .string(let s): s.utf8.count

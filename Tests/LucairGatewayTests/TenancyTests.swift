@@ -24,8 +24,8 @@ extension TestStack {
     }
 
     /// Creates a tenant and mints keys through the admin API with the operator key.
-    func tenant(_ name: String, plan: String = "enterprise", limits: JSONValue? = nil) async throws -> (id: String, admin: String, user: String, userLineage: String) {
-        var body: JSONValue = ["name": .string(name), "kind": "external", "plan": .string(plan)]
+    func tenant(_ name: String, plan: String = "enterprise", kind: String = "internal", limits: JSONValue? = nil) async throws -> (id: String, admin: String, user: String, userLineage: String) {
+        var body: JSONValue = ["name": .string(name), "kind": .string(kind), "plan": .string(plan)]
         if let limits { body["limits"] = limits }
         let t = try await send("POST", "/admin/v1/tenants", body, key: Self.adminKey)
         #expect(t.status == 201, "\(t.body)")

@@ -40,7 +40,7 @@ def chat(gw, key: str) -> int:
 
 def new_tenant(gw) -> str:
     with gw.http() as h:
-        r = h.post("/admin/v1/tenants", json={"name": f"rep-{uuid.uuid4().hex[:8]}", "kind": "external", "plan": "enterprise"})
+        r = h.post("/admin/v1/tenants", json={"name": f"rep-{uuid.uuid4().hex[:8]}", "kind": "internal", "plan": "enterprise"})
         assert r.status_code == 201, r.text
         return r.json()["id"]
 

@@ -20,6 +20,8 @@ public struct Principal: Sendable, Equatable {
     /// The tenant's limits: its overrides over its plan's.
     public var tenantLimits: Limits
     public var expiresAtMillis: Int64?
+    /// An external tenant: pays from a prepaid wallet, which every request must be able to cover.
+    public var prepaid = false
 
     public var isOperator: Bool { role == "operator" }
     /// May administer this tenant (operators may administer every tenant).
@@ -100,7 +102,8 @@ public final class KeyRing: Sendable {
             let plan = plans[t.plan] ?? Plan(name: t.plan, ceiling: .baseline)  // an unknown plan gets the least
             map[k.hash] = Principal(
                 tenantId: t.id, tenantName: t.name, keyId: k.id, lineageId: k.lineageId, role: k.role, plan: plan,
-                scopes: k.scopes, keyLimits: k.limits, tenantLimits: t.limits.over(plan.limits), expiresAtMillis: k.expiresAtMillis)
+                scopes: k.scopes, keyLimits: k.limits, tenantLimits: t.limits.over(plan.limits), expiresAtMillis: k.expiresAtMillis,
+                prepaid: t.kind == "external")
         }
         byHash.withLock { $0 = map }
     }

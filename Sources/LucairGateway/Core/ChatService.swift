@@ -121,11 +121,21 @@ public final class ChatService: Sendable {
     }
 
     func admitted(_ request: ChatRequest, _ r: Resolution, _ route: RouteExplain?, principal: Principal, requestId: String) async throws -> Context {
+        var request = request
+        if principal.prepaid, request.maxTokens == nil, let d = r.deployments.first {
+            // A prepaid request needs a bound on its output for its hold: the deployment's default.
+            request.maxTokens = d.defaultMaxTokens
+            request.body["max_tokens"] = .int(d.defaultMaxTokens)
+        }
         let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
         let admission = try await meter.limiter.admit(principal, estimatedTokens: estimate)
-        return Context(request: request, resolution: r, route: route, metered: Meter.Request(
+        var metered = Meter.Request(
             endpoint: "chat.completions", requestId: requestId, principal: principal, tier: r.tier, model: r.model, stream: request.stream,
-            started: .now, createdAtMillis: Int64(Date().timeIntervalSince1970) * 1000, admission: admission))
+            started: .now, createdAtMillis: Int64(Date().timeIntervalSince1970) * 1000, admission: admission)
+        // Thinking bills inside output tokens, on top of the answer's max_tokens (AnthropicRequest).
+        let thinking = AnthropicRequest.thinkingBudget(effort: request.reasoningEffort) ?? 0
+        try meter.hold(&metered, inputTokensMax: TokenEstimator.promptTokensUpperBound(request), outputTokensMax: (request.maxTokens ?? 0) + thinking)
+        return Context(request: request, resolution: r, route: route, metered: metered)
     }
 
     func envelope(_ c: Context) -> ChunkEnvelope {

@@ -32,10 +32,11 @@ struct EmbeddingsService: Sendable {
                                message: "This key may not use the embedding model '\(first.model)'; see its scopes.", origin: .client)
         }
         let estimate = TokenEstimator.tokens(bytes: TokenEstimator.textBytes(input))
-        let request = Meter.Request(
+        var request = Meter.Request(
             endpoint: "embeddings", requestId: requestId, principal: principal, tier: first.tier, model: first.model, stream: false,
             started: .now, createdAtMillis: Int64(Date().timeIntervalSince1970 * 1000),
             admission: try await meter.limiter.admit(principal, estimatedTokens: estimate))
+        try meter.hold(&request, inputTokensMax: TokenEstimator.textBytes(input) + 16, outputTokensMax: 0)
         let upstream: JSONValue
         let d: Deployment
         do {

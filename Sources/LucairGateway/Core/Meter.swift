@@ -9,6 +9,7 @@ struct Meter: Sendable {
     let prices: PriceBook
     let usage: UsageWriter
     let limiter: RateLimiter
+    let wallets: Wallets
     let metrics: GatewayMetrics
     let logger: Logger
 
@@ -22,6 +23,23 @@ struct Meter: Sendable {
         var started: ContinuousClock.Instant
         var createdAtMillis: Int64
         var admission: RateLimiter.Admission
+        /// A prepaid tenant's hold on its wallet (nil for tenants that only meter).
+        var hold: Wallets.Hold? = nil
+    }
+
+    /// For a prepaid tenant, holds the request's worst-case cost on its wallet: every input token at
+    /// the dearest input price, every allowed output token at the output price. Refused requests
+    /// give their rate-limit admission back.
+    func hold(_ r: inout Request, inputTokensMax: Int, outputTokensMax: Int) throws {
+        guard r.principal.prepaid else { return }
+        let price = prices.price(model: r.model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
+        let worst = Int64(inputTokensMax) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(outputTokensMax) * price.output
+        do {
+            r.hold = try wallets.reserve(r.principal.tenantId, worst)
+        } catch {
+            limiter.settle(r.admission, actualTokens: 0, cost: 0)
+            throw error
+        }
     }
 
     @discardableResult
@@ -30,11 +48,12 @@ struct Meter: Sendable {
         let priced = prices.price(model: r.model, onISODate: Clock.isoDate())
         let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
         let total = ContinuousClock.now - r.started
-        let record = UsageRecord(
+        var record = UsageRecord(
             requestId: r.requestId, tenantId: r.principal.tenantId, keyId: r.principal.lineageId, endpoint: r.endpoint,
             tier: tier, model: r.model, deployment: deployment, stream: r.stream, status: status,
             errorType: errorType, usage: u, priceVersion: priced?.version ?? "unpriced", unitPrice: price,
             queueMicros: 0, ttftMicros: (ttft ?? total).micros, totalMicros: total.micros, createdAtMillis: r.createdAtMillis)
+        if let h = r.hold { record.walletCharge = wallets.settle(h, cost: record.costNano) }
         usage.record(record)
         limiter.settle(r.admission, actualTokens: u.promptTokens + u.outputTokens, cost: record.costNano)
         metrics.requests(endpoint: r.endpoint, tier: tier, model: r.model, status: status).increment()

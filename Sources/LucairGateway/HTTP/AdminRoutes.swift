@@ -14,6 +14,12 @@ struct AdminRoutes {
     var tenancy: Tenancy { routes.gateway.tenancy }
     var plans: [String: Plan] { routes.gateway.config.plans }
 
+    func walletJSON(_ tenantId: String) -> JSONValue {
+        let (balance, held) = routes.gateway.wallets.balance(tenantId)
+        return ["object": "wallet", "tenant_id": .string(tenantId), "balance_nano": .int(balance), "held_nano": .int(held),
+                "available_nano": .int(max(0, balance - held)), "balance_usd": .string(Money.usdString(balance))]
+    }
+
     func register(on router: Router<LucairContext>) {
         router.get("/openapi.json") { _, _ in routes.json(AdminOpenAPI.document) }
         let admin = router.group("/admin/v1")
@@ -42,6 +48,30 @@ struct AdminRoutes {
             let body = try await object(request)
             let updated = try await tenancy.update(tenant: t.id, plan: try str(body, "plan"), limits: body["limits"] == nil ? nil : try limits(body["limits"]))
             return routes.json(TenancyJSON.tenant(updated, plans: plans))
+        }
+        // Wallets: operators credit a prepaid wallet (card payments arrive through Stripe later); the
+        // tenant's admins read it.
+        admin.get("/tenants/{tenant}/wallet") { request, context in
+            let t = try await visibleTenant(request, context)
+            return routes.json(walletJSON(t.id))
+        }
+        admin.post("/tenants/{tenant}/wallet/topups") { request, context in
+            let p = try principal(request, context)
+            let t = try await visibleTenant(request, context)
+            guard p.isOperator else { throw Self.operatorOnly }
+            let body = try await object(request)
+            guard let amount = body["amount_nano"]?.intValue, amount > 0 else {
+                throw GatewayError.invalid("'amount_nano' must be a positive integer (nano-USD: $1 = 1000000000).", param: "amount_nano")
+            }
+            guard let ref = try str(body, "reference", required: true), !ref.isEmpty, ref.count <= 128 else {
+                throw GatewayError.invalid("'reference' must be 1–128 characters: the payment's id, used to credit it exactly once.", param: "reference")
+            }
+            let fresh = try await routes.gateway.storage.topUp(tenantId: t.id, amountNano: Int64(amount), source: try str(body, "source") ?? "manual",
+                                                               ref: ref, atMillis: Int64(Date().timeIntervalSince1970 * 1000))
+            if fresh { routes.gateway.wallets.credit(t.id, Int64(amount)) }
+            var out = walletJSON(t.id)
+            out["credited"] = .bool(fresh)
+            return routes.json(out, status: fresh ? .created : .ok)
         }
         admin.post("/tenants/{tenant}/keys") { request, context in
             let p = try principal(request, context)
