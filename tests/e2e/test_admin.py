@@ -84,7 +84,7 @@ def wait_for_status(lucair, key: str, status: int) -> float:
 
 def test_cli_creates_mints_rotates_and_revokes_against_a_running_gateway(lucair) -> None:
     name = unique("cli")
-    created = cli(lucair, "tenants", "create", name, "--kind", "external", "--plan", "pro")
+    created = cli(lucair, "tenants", "create", name, "--kind", "internal", "--plan", "pro")
     assert created.returncode == 0, created.stderr
     assert name in cli(lucair, "tenants", "list").stdout
     minted = cli(lucair, "keys", "mint", "--tenant", name, "--name", "app", "--rpm", "100")
