@@ -4,6 +4,7 @@ import Logging
 import LucairCore
 import LucairGateway
 import LucairStorage
+import LucairWire
 
 /// Micro-benchmarks of request-path pieces, timed one operation at a time (p50 / p99 / max over N
 /// runs, in nanoseconds). Usage: lucair-microbench [ITERATIONS]; with LUCAIR_BENCH_POSTGRES_URL set,
@@ -64,6 +65,27 @@ struct Bench {
             let a = try! await limiter.admit(p, estimatedTokens: 1200)
             limiter.settle(a, actualTokens: 900, cost: 1000)
         }
+        // Metering: the worst-case hold on a prepaid wallet before forwarding, then the end of the
+        // request (price, usage record handed to the writer, wallet settle, limit settle, metrics).
+        // The writer runs meanwhile, storing records and ledger entries on SQLite off this path.
+        let storage = try await StorageFactory.open(url: "sqlite://" + NSTemporaryDirectory() + "lucair-meter-bench-\(UUID().uuidString)/db.sqlite", logger: Logger(label: "bench"))
+        try await storage.migrate()
+        let writer = UsageWriter(storage: storage, logger: Logger(label: "bench"))
+        let writing = Task { try await writer.run() }
+        let wallets = Wallets(maxHolds: 1_000_000, logger: Logger(label: "bench"))
+        var payer = principal
+        payer.prepaid = true
+        wallets.credit(payer.tenantId, 1_000_000_000_000_000)
+        let prices = PriceBook(tables: [PriceTable(version: "bench", effective: "2026-01-01", models: ["ministral-8b": ModelPrice(input: 200, cachedInput: 20, cacheWrite: 250, output: 1000)])])
+        let meter = Meter(prices: prices, usage: writer, limiter: limiter, wallets: wallets, metrics: GatewayMetrics(), logger: Logger(label: "bench"))
+        await measure("metering: wallet hold + finish (price, usage record, wallet and limit settle, metrics)") { i in
+            var r = Meter.Request(endpoint: "chat.completions", requestId: "req_bench_\(i)_\(UUID().uuidString.prefix(6))", principal: payer, tier: .baseline,
+                                  model: "ministral-8b", stream: false, started: .now, createdAtMillis: 1_795_000_000_000, admission: .none)
+            try! meter.hold(&r, inputTokensMax: 800, outputTokensMax: 256)
+            meter.finish(r, deployment: "local", usage: TokenUsage(input: 200, output: 120), status: 200, errorType: nil, ttft: nil)
+        }
+        await writer.flush()
+        writing.cancel()
         if let url = ProcessInfo.processInfo.environment["LUCAIR_BENCH_POSTGRES_URL"], !url.isEmpty {
             let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
             try await store.migrate()

@@ -5,7 +5,7 @@ import LucairWire
 
 /// The end of every served request, whatever the endpoint: price it at the table in force,
 /// hand the usage record to the writer, settle the rate-limit admission and count the metrics.
-struct Meter: Sendable {
+public struct Meter: Sendable {
     let prices: PriceBook
     let usage: UsageWriter
     let limiter: RateLimiter
@@ -13,7 +13,16 @@ struct Meter: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
 
-    struct Request {
+    public init(prices: PriceBook, usage: UsageWriter, limiter: RateLimiter, wallets: Wallets, metrics: GatewayMetrics, logger: Logger) {
+        self.prices = prices
+        self.usage = usage
+        self.limiter = limiter
+        self.wallets = wallets
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public struct Request: Sendable {
         var endpoint: String
         var requestId: String
         var principal: Principal
@@ -25,12 +34,25 @@ struct Meter: Sendable {
         var admission: RateLimiter.Admission
         /// A prepaid tenant's hold on its wallet (nil for tenants that only meter).
         var hold: Wallets.Hold? = nil
+
+        public init(endpoint: String, requestId: String, principal: Principal, tier: Tier, model: String, stream: Bool,
+                    started: ContinuousClock.Instant, createdAtMillis: Int64, admission: RateLimiter.Admission) {
+            self.endpoint = endpoint
+            self.requestId = requestId
+            self.principal = principal
+            self.tier = tier
+            self.model = model
+            self.stream = stream
+            self.started = started
+            self.createdAtMillis = createdAtMillis
+            self.admission = admission
+        }
     }
 
     /// For a prepaid tenant, holds the request's worst-case cost on its wallet: every input token at
     /// the dearest input price, every allowed output token at the output price. Refused requests
     /// give their rate-limit admission back.
-    func hold(_ r: inout Request, inputTokensMax: Int, outputTokensMax: Int) throws {
+    public func hold(_ r: inout Request, inputTokensMax: Int, outputTokensMax: Int) throws {
         guard r.principal.prepaid else { return }
         let price = prices.price(model: r.model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
         let worst = Int64(inputTokensMax) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(outputTokensMax) * price.output
@@ -43,7 +65,7 @@ struct Meter: Sendable {
     }
 
     @discardableResult
-    func finish(_ r: Request, deployment: String, usage u: TokenUsage, status: Int, errorType: String?, ttft: Duration?) -> Bill {
+    public func finish(_ r: Request, deployment: String, usage u: TokenUsage, status: Int, errorType: String?, ttft: Duration?) -> Bill {
         let tier = r.tier.rawValue
         let priced = prices.price(model: r.model, onISODate: Clock.isoDate())
         let price = priced?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)

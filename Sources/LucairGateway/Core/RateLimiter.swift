@@ -39,7 +39,7 @@ public final class RateLimiter: Sendable {
         var shared: (lease: String, spendScopes: [String], day: String, month: String)? = nil
         /// Rate-limit headers for the response (OpenAI's names).
         public let headers: [(String, String)]
-        static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
+        public static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
     }
 
     let counters = Mutex<[String: Counter]>([:])
