@@ -86,3 +86,24 @@ def test_ledger_chains_checkpoints_proves_and_catches_tampering(lucair, client: 
     conn.execute("DELETE FROM ledger_entries WHERE tenant_id = ? AND seq = ?", (tenant, last))
     truncated = cli(lucair, "verify")
     assert truncated.returncode == 1 and "truncated" in truncated.stdout, truncated.stdout
+
+
+def test_usage_export_is_a_chargeback_per_team_key_and_model(lucair, client: openai.OpenAI, tmp_path: Path) -> None:
+    client.chat.completions.create(model="lucair/fast", messages=[{"role": "user", "content": "chargeback"}])
+    out = tmp_path / "usage.csv"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = subprocess.run([str(BIN_DIR / "lucair"), "usage", "export", "--format", "csv", "--out", str(out), "--config", str(lucair.config_path)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        lines = out.read_text().splitlines()
+        if any(",claude-haiku-4-5," in l for l in lines):
+            break
+        time.sleep(0.1)
+    assert lines[0].startswith("tenant_id,tenant_name,from,to,key_id,tier,model,requests,")
+    row = next(l.split(",") for l in lines[1:] if ",claude-haiku-4-5," in l)
+    assert row[1] == "default" and int(row[7]) >= 1 and int(row[12]) > 0
+    j = subprocess.run([str(BIN_DIR / "lucair"), "usage", "export", "--format", "json", "--tenant", "default", "--config", str(lucair.config_path)],
+                       capture_output=True, text=True, timeout=60)
+    doc = json.loads(j.stdout)
+    assert doc[0]["tenant_name"] == "default" and doc[0]["total_cost_nano_usd"] > 0

@@ -134,6 +134,18 @@ public struct Tenancy: Sendable {
         let t = try await tenant(ref)
         return (t, try await storage.usageSummary(tenantId: t.id, fromMillis: fromMillis, toMillis: toMillis))
     }
+
+    /// Usage rows as CSV (chargeback): one line per key, tier and model in the period.
+    public static func csv(_ t: TenantRecord, _ rows: [UsageSummaryRow], from: Int64, to: Int64) -> String {
+        var out = "tenant_id,tenant_name,from,to,key_id,tier,model,requests,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,cost_nano_usd,cost_usd\n"
+        for r in rows {
+            out += [t.id, t.name, String(from / 1000), String(to / 1000), r.keyId, r.tier, r.model, String(r.requests), String(r.inputTokens),
+                    String(r.cachedInputTokens), String(r.cacheWriteTokens), String(r.outputTokens), String(r.costNano), Money.usdString(r.costNano)]
+                .map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 }
+                .joined(separator: ",") + "\n"
+        }
+        return out
+    }
 }
 
 /// The JSON the admin API returns (never a key's hash; the key itself only when minted).
@@ -153,9 +165,23 @@ public enum TenancyJSON {
                 "expires_at": k.expiresAtMillis.map { .int($0 / 1000) } ?? nil, "revoked_at": k.revokedAtMillis.map { .int($0 / 1000) } ?? nil]
     }
 
+    /// What the same tokens would have cost served by one model throughout (all-Sonnet, all-Opus…):
+    /// the comparison the brief promises each tenant for its own traffic.
+    public static func counterfactuals(_ rows: [UsageSummaryRow], prices: PriceTable?, models: [String]) -> JSONValue {
+        var out: [String: JSONValue] = [:]
+        for m in models {
+            guard let p = prices?.models[m] else { continue }
+            let cost = rows.reduce(Int64(0)) { acc, r in
+                acc + p.cost(TokenUsage(input: Int(r.inputTokens), cachedInput: Int(r.cachedInputTokens), cacheWrite: Int(r.cacheWriteTokens), output: Int(r.outputTokens)))
+            }
+            out[m] = ["cost_nano_usd": .int(cost), "cost_usd": .string(Money.usdString(cost))]
+        }
+        return .object(out)
+    }
+
     public static func usage(_ t: TenantRecord, _ rows: [UsageSummaryRow], from: Int64, to: Int64) -> JSONValue {
         let total = rows.reduce(Int64(0)) { $0 + $1.costNano }
-        return ["object": "usage", "tenant_id": .string(t.id), "from": .int(from / 1000), "to": .int(to / 1000),
+        return ["object": "usage", "tenant_id": .string(t.id), "tenant_name": .string(t.name), "from": .int(from / 1000), "to": .int(to / 1000),
                 "total_cost_nano_usd": .int(total), "total_cost_usd": .string(Money.usdString(total)),
                 "data": .array(rows.map { r in
                     ["key_id": .string(r.keyId), "tier": .string(r.tier), "model": .string(r.model), "requests": .int(r.requests),

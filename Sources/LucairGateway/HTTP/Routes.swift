@@ -23,6 +23,7 @@ struct Routes {
         router.post("/v1/chat/completions") { request, context in try await self.chat(request, context) }
         router.post("/v1/embeddings") { request, context in try await self.embeddings(request, context) }
         router.post("/v1/route") { request, context in try await self.route(request, context) }
+        router.get("/v1/usage") { request, context in try await self.usage(request, context) }
         AdminRoutes(routes: self).register(on: router)
     }
 
@@ -115,6 +116,28 @@ struct Routes {
         var headers: HTTPFields = [.contentType: "application/json"]
         explained(explain, into: &headers)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized())))
+    }
+
+    /// The caller's tenant's usage in a period, filtered by key, model and tier, with what the same
+    /// tokens would have cost on one model throughout.
+    func usage(_ request: Request, _ context: LucairContext) async throws -> Response {
+        let p = try authenticate(request, context, endpoint: "usage")
+        let q = request.uri.queryParameters
+        let now = Int64(Date().timeIntervalSince1970)
+        func time(_ name: String, _ d: Int64) throws -> Int64 {
+            guard let raw = q[Substring(name)] else { return d }
+            guard let v = Int64(String(raw)) else { throw GatewayError.invalid("'\(name)' must be a Unix time in seconds.", param: name) }
+            return v
+        }
+        let from = try time("from", now - 30 * 86400) * 1000, to = try time("to", now + 1) * 1000
+        var (tenant, rows) = try await gateway.tenancy.usage(tenant: p.tenantId, fromMillis: from, toMillis: to)
+        if let k = q["key"] { rows = rows.filter { $0.keyId == String(k) } }
+        if let m = q["model"] { rows = rows.filter { $0.model == String(m) } }
+        if let t = q["tier"] { rows = rows.filter { $0.tier == String(t) } }
+        var out = TenancyJSON.usage(tenant, rows, from: from, to: to)
+        out["if_served_by"] = TenancyJSON.counterfactuals(rows, prices: gateway.config.prices.table(onISODate: Clock.isoDate()),
+                                                          models: gateway.config.models)
+        return json(out)
     }
 
     func embeddings(_ request: Request, _ context: LucairContext) async throws -> Response {
