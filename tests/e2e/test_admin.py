@@ -60,6 +60,10 @@ def test_every_admin_answer_matches_the_document(lucair, document) -> None:
         check(document, "ApiKeyWithSecret", rotated.json())
         check(document, "ApiKey", h.post(f"/admin/v1/tenants/{tid}/keys/{lineage}/revoke").json())
         check(document, "Usage", h.get(f"/admin/v1/tenants/{tid}/usage").json())
+        topped = h.post(f"/admin/v1/tenants/{tid}/wallet/topups", json={"amount_nano": 5_000_000_000, "reference": unique("pay")})
+        assert topped.status_code == 201
+        check(document, "Wallet", topped.json())
+        check(document, "Wallet", h.get(f"/admin/v1/tenants/{tid}/wallet").json())
         for bad in (h.get("/admin/v1/tenants/nope"), h.post("/admin/v1/tenants", json={"kind": "external"}),
                     h.post(f"/admin/v1/tenants/{tid}/keys", json={"limits": {"rpm": -1}})):
             assert bad.status_code in (400, 404)

@@ -83,7 +83,7 @@ enum AdminOpenAPI {
                 "Usage": [
                     "type": "object", "required": ["object", "tenant_id", "from", "to", "total_cost_nano_usd", "total_cost_usd", "data"],
                     "properties": [
-                        "object": ["const": "usage"], "tenant_id": ["type": "string"], "from": ["type": "integer"], "to": ["type": "integer"],
+                        "object": ["const": "usage"], "tenant_id": ["type": "string"], "tenant_name": ["type": "string"], "from": ["type": "integer"], "to": ["type": "integer"],
                         "total_cost_nano_usd": ["type": "integer"], "total_cost_usd": ["type": "string"],
                         "data": ["type": "array", "items": [
                             "type": "object",
@@ -95,6 +95,19 @@ enum AdminOpenAPI {
                             ],
                         ]],
                     ],
+                ],
+                "Wallet": [
+                    "type": "object", "required": ["object", "tenant_id", "balance_nano", "held_nano", "available_nano", "balance_usd"],
+                    "properties": [
+                        "object": ["const": "wallet"], "tenant_id": ["type": "string"], "balance_nano": ["type": "integer", "minimum": 0],
+                        "held_nano": ["type": "integer", "minimum": 0], "available_nano": ["type": "integer", "minimum": 0],
+                        "balance_usd": ["type": "string"], "credited": ["type": "boolean"],
+                    ],
+                ],
+                "TopUp": [
+                    "type": "object", "required": ["amount_nano", "reference"],
+                    "properties": ["amount_nano": ["type": "integer", "minimum": 1], "reference": ["type": "string", "minLength": 1, "maxLength": 128],
+                                   "source": ["type": "string"]],
                 ],
                 "ErrorResponse": [
                     "type": "object", "required": ["error"],
@@ -126,6 +139,12 @@ enum AdminOpenAPI {
             ],
             "/admin/v1/tenants/{tenant}/keys/{key}/revoke": [
                 "post": op("Revoke a key and all its rotations (every replica within about 250 ms)", 200, "ApiKey", params: ["tenant", "key"]),
+            ],
+            "/admin/v1/tenants/{tenant}/wallet": [
+                "get": op("A prepaid wallet: balance, what in-flight requests hold, what is available", 200, "Wallet", params: ["tenant"]),
+            ],
+            "/admin/v1/tenants/{tenant}/wallet/topups": [
+                "post": op("Credit a wallet (operator), exactly once per reference: 201 when credited, 200 when that reference was already", 201, "Wallet", body: "TopUp", params: ["tenant"]),
             ],
             "/admin/v1/tenants/{tenant}/usage": [
                 "get": op("Usage by key, tier and model for a period (query: from, to as Unix seconds; default the last 30 days)", 200, "Usage", params: ["tenant"]),
