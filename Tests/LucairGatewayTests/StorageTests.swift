@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import LucairCore
+import LucairLedger
 import LucairStorage
 import LucairWire
 import Testing
@@ -47,11 +48,13 @@ import Testing
         let s = try await open(kind)
         try await s.migrate()
         let id = "req_\(UUID().uuidString)"
-        let before = try await s.usageCount()
-        let r = Self.record(id)
-        try await s.insertUsage([r, Self.record(id + "b")])
+        let tenant = "ten_\(UUID().uuidString.prefix(8))"  // other suites write usage to the same database meanwhile
+        let r = Self.record(id, tenant: tenant)
+        try await s.insertUsage([r, Self.record(id + "b", tenant: tenant)])
         try await s.insertUsage([r])  // a replay after a crash
-        #expect(try await s.usageCount() == before + 2)
+        let rows = try await s.usageSummary(tenantId: tenant, fromMillis: 0, toMillis: .max)
+        #expect(rows.reduce(0) { $0 + $1.requests } == 2)
+        #expect(try await s.ledgerEntries(tenantId: tenant).count == 2, "a replay is not chained twice")
         let back = try #require(try await s.usage(requestId: id))
         #expect(back == r)
         #expect(back.costNano == 10 * 1000 + 20 * 100 + 30 * 1250 + 40 * 5000)
