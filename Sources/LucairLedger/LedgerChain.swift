@@ -70,6 +70,7 @@ public enum LedgerVerifier {
     public static func verify(tenantId: String, entries: [Stored], checkpoints: [Checkpoint], publicKey: Curve25519.Signing.PublicKey?) -> Break? {
         let byEnd = Dictionary(grouping: checkpoints, by: \.size)
         var prev = LedgerEntry.genesis
+        var prevHex = Hex.encodedBytes(prev)
         var frontier = Merkle.Frontier()
         let prefix = Array("\(LedgerEntry.version) \(tenantId) ".utf8)
         for (i, e) in entries.enumerated() {
@@ -84,10 +85,12 @@ public enum LedgerVerifier {
             guard let sp = rest.firstIndex(of: 32), Int64(String(decoding: rest[..<sp], as: UTF8.self)) == expected else {
                 return fail("header names another sequence number")
             }
-            guard rest[(sp + 1)...].elementsEqual(Hex.encode(prev).utf8) else { return fail("previous hash does not match entry \(expected - 1)") }
+            guard rest[(sp + 1)...].elementsEqual(prevHex) else { return fail("previous hash does not match entry \(expected - 1)") }
             let h = Array(SHA256.hash(data: c))
-            guard e.hash.utf8.elementsEqual(Hex.encode(h).utf8) else { return fail("content does not match its hash") }
+            let hex = Hex.encodedBytes(h)
+            guard e.hash.utf8.elementsEqual(hex) else { return fail("content does not match its hash") }
             prev = h
+            prevHex = hex
             frontier.append(leafHash: Merkle.leaf(h))
             for cp in byEnd[expected] ?? [] {
                 if let k = publicKey, !cp.isSigned(by: k) { return Break(tenantId: tenantId, seq: cp.size, problem: "checkpoint at \(cp.createdAtMillis) has a bad signature") }

@@ -116,9 +116,15 @@ public enum Hex {
     static let digits = Array("0123456789abcdef".utf8)
 
     public static func encode<S: Sequence<UInt8>>(_ bytes: S) -> String {
+        String(decoding: encodedBytes(bytes), as: UTF8.self)
+    }
+
+    /// The hex digits as bytes, for comparing with stored text without building a String.
+    public static func encodedBytes<S: Sequence<UInt8>>(_ bytes: S) -> [UInt8] {
         var out: [UInt8] = []
+        out.reserveCapacity(64)
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     public static func decode<S: StringProtocol>(_ s: S) -> [UInt8]? {

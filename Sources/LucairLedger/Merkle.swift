@@ -3,8 +3,23 @@ import Crypto
 /// RFC 6962 / RFC 9162 Merkle trees over a tenant's entry hashes: leaf = SHA-256(0x00 ‖ entry
 /// hash), node = SHA-256(0x01 ‖ left ‖ right), split at the largest power of two below n.
 public enum Merkle {
-    public static func leaf(_ entryHash: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: [0] + entryHash)) }
-    public static func node(_ l: [UInt8], _ r: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: [1] + l + r)) }
+    public static func leaf(_ entryHash: [UInt8]) -> [UInt8] {
+        var h = SHA256()
+        h.update(data: leafPrefix)
+        h.update(data: entryHash)
+        return Array(h.finalize())
+    }
+
+    public static func node(_ l: [UInt8], _ r: [UInt8]) -> [UInt8] {
+        var h = SHA256()
+        h.update(data: nodePrefix)
+        h.update(data: l)
+        h.update(data: r)
+        return Array(h.finalize())
+    }
+
+    static let leafPrefix: [UInt8] = [0]
+    static let nodePrefix: [UInt8] = [1]
     public static let emptyRoot = Array(SHA256.hash(data: [UInt8]()))
 
     /// The roots of the perfect subtrees covering n leaves, largest (leftmost) first: enough to
