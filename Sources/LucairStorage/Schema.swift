@@ -197,7 +197,8 @@ enum Schema {
     static func ledger(bigint: String) -> [String] {
         [
             "CREATE TABLE ledger_entries (tenant_id TEXT NOT NULL, seq \(bigint) NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, canonical TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms \(bigint) NOT NULL, PRIMARY KEY (tenant_id, seq))",
-            "CREATE UNIQUE INDEX ledger_entries_ref ON ledger_entries (tenant_id, kind, ref)",
+            // No index on ref: entries are appended once per newly stored usage record (its primary
+            // key) or top-up (wallet_transfers' unique key), and looking one up is rare (proofs).
             "CREATE TABLE ledger_heads (tenant_id TEXT PRIMARY KEY, seq \(bigint) NOT NULL, hash TEXT NOT NULL, frontier TEXT NOT NULL)",
             "CREATE TABLE ledger_checkpoints (tenant_id TEXT NOT NULL, size \(bigint) NOT NULL, head TEXT NOT NULL, root TEXT NOT NULL, created_at_ms \(bigint) NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (tenant_id, created_at_ms))",
         ]
