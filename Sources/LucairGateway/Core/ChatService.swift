@@ -172,6 +172,7 @@ public final class ChatService: Sendable {
             output: TokenEstimator.tokens(bytes: OpenAIRelay.generatedBytes(body)), estimated: true)
         let served = servedBy(c, d)
         let bill = finish(c, deployment: d, usage: used, status: 200, errorType: nil, ttft: nil)
+        if c.metered.hold != nil { await meter.usage.stored(c.requestId) }
         var out = body
         out["usage"] = used.openAI
         out["lucair"] = bill.extensionField(served)
@@ -258,6 +259,7 @@ public final class ChatService: Sendable {
         }
         let bill = finish(c, deployment: s.deployment, usage: used, status: status, errorType: errorType, ttft: ttft)
         guard !clientGone else { return }
+        if c.metered.hold != nil, status == 200 { await meter.usage.stored(c.requestId) }
         if status == 200, c.request.includeUsage {
             try? await write(SSE.data(s.envelope.usageChunk(used, extra: bill.extensionField(s.servedBy))))
         }

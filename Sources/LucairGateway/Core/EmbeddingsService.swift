@@ -52,6 +52,7 @@ struct EmbeddingsService: Sendable {
         let reported = upstream["usage"]?["prompt_tokens"]?.intValue
         let tokens = reported ?? estimate
         meter.finish(request, deployment: d.name, usage: TokenUsage(input: tokens, estimated: reported == nil), status: 200, errorType: nil, ttft: nil)
+        if request.hold != nil { await meter.usage.stored(requestId) }
         return (["object": "list", "data": .array(data), "model": .string(d.model),
                  "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)]], d.model)
     }

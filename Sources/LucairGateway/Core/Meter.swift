@@ -76,7 +76,9 @@ public struct Meter: Sendable {
             errorType: errorType, usage: u, priceVersion: priced?.version ?? "unpriced", unitPrice: price,
             queueMicros: 0, ttftMicros: (ttft ?? total).micros, totalMicros: total.micros, createdAtMillis: r.createdAtMillis)
         if let h = r.hold { record.walletCharge = wallets.settle(h, cost: record.costNano) }
-        usage.record(record)
+        // Money moved: the answer waits until the record, its ledger entry and its transfer are
+        // stored (ChatService awaits `usage.stored`), so a kill -9 cannot lose a paid answer.
+        usage.record(record, durable: r.hold != nil && status == 200)
         limiter.settle(r.admission, actualTokens: u.promptTokens + u.outputTokens, cost: record.costNano)
         metrics.requests(endpoint: r.endpoint, tier: tier, model: r.model, status: status).increment()
         if u.promptTokens + u.outputTokens > 0 {

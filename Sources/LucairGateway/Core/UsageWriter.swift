@@ -12,6 +12,10 @@ public final class UsageWriter: Service, Sendable {
     let storage: any Storage
     let logger: Logger
     let buffer = Mutex<[UsageRecord]>([])
+    /// Records whose answer waits until they are stored (prepaid: money moved): registered by
+    /// `record(_:durable:)`, marked stored by the writer, awaited by `stored`.
+    enum Wait { case pending, stored, waiting(CheckedContinuation<Void, Never>) }
+    let waits = Mutex<[String: Wait]>([:])
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
     let enqueued = Atomic<Int>(0)
@@ -23,10 +27,39 @@ public final class UsageWriter: Service, Sendable {
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    public func record(_ r: UsageRecord) {
+    /// `durable`: the caller will `await stored(r.requestId)` before answering.
+    public func record(_ r: UsageRecord, durable: Bool = false) {
+        if durable { waits.withLock { $0[r.requestId] = .pending } }
         enqueued.add(1, ordering: .relaxed)
         buffer.withLock { $0.append(r) }
         wakeContinuation.yield()
+    }
+
+    /// Returns once the record of `requestId` (already passed to `record`) is stored with its
+    /// ledger entry and transfer — or given up on after the writer's retries.
+    public func stored(_ requestId: String) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = waits.withLock { w -> Bool in
+                switch w[requestId] {
+                case .pending?: w[requestId] = .waiting(c); return false
+                default: w[requestId] = nil; return true  // stored already, or never registered
+                }
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    func finished(_ batch: [UsageRecord]) {
+        for r in batch {
+            let waiting = waits.withLock { w -> CheckedContinuation<Void, Never>? in
+                switch w[r.requestId] {
+                case .pending?: w[r.requestId] = .stored; return nil
+                case .waiting(let c)?: w[r.requestId] = nil; return c
+                default: return nil
+                }
+            }
+            waiting?.resume()
+        }
     }
 
     /// Records accepted but not yet stored (or given up on).
@@ -70,7 +103,10 @@ public final class UsageWriter: Service, Sendable {
     }
 
     func write(_ batch: [UsageRecord]) async {
-        defer { settled.add(batch.count, ordering: .relaxed) }
+        defer {
+            settled.add(batch.count, ordering: .relaxed)
+            finished(batch)
+        }
         for attempt in 1...5 {
             do {
                 try await storage.insertUsage(batch)
