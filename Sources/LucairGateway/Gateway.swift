@@ -176,7 +176,9 @@ public enum LucairApp {
         logger[metadataKey: "component"] = "http"
         return Application(
             router: router,
-            configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair"),
+            // A deep accept queue: a burst of new connections (a client opening hundreds at once) must
+            // not overflow it into SYN retries that arrive seconds later.
+            configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair", backlog: 4096),
             services: [gateway.usage, gateway.refresher, gateway.ledger, GatewayLifecycle(gateway: gateway)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
