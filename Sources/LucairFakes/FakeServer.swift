@@ -32,7 +32,7 @@ public enum FakeServer {
             return "ok"
         }
         return Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "fake-upstream"),
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "fake-upstream", backlog: 4096),
             onServerRunning: { await onRunning($0.localAddress?.port ?? 0) }, logger: logger)
     }
 }

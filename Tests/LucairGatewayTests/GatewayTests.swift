@@ -216,6 +216,7 @@ import NIOCore
         try await TestStack.with(tweak: TestStack.withEmbeddings) { s in
             let t = try await s.tenant("embedder")
             let k = try #require(try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["rpm": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
+            try await TestStack.awayFromMinuteEdge()
             let first = try await s.send("POST", "/v1/embeddings", ["model": "local-embed", "input": "hello"], key: k)
             #expect(first.status == 200)
             let rid = try #require(first.headers["x-lucair-request-id"])

@@ -4,9 +4,10 @@ import Logging
 import LucairCore
 import LucairGateway
 import LucairLedger
-import LucairStorage
 import LucairWire
 import Testing
+
+@testable import LucairStorage
 
 /// The ledger as stored, on SQLite and PostgreSQL: one entry per usage record (replays chained
 /// once), signed checkpoints, proofs, and every kind of tampering caught — done with plain SQL
@@ -14,7 +15,7 @@ import Testing
 @Suite(.serialized) struct LedgerStorageTests {
     struct DB {
         let storage: any Storage
-        let sql: @Sendable (String) throws -> Void
+        let sql: @Sendable (String) async throws -> Void
     }
 
     func open(_ kind: String) async throws -> DB {
@@ -25,19 +26,14 @@ import Testing
             let s = try await StorageFactory.open(url: "sqlite://\(dir)/db.sqlite", logger: logger)
             try await s.migrate()
             let raw = try DatabaseQueue(path: "\(dir)/db.sqlite")
-            return DB(storage: s, sql: { q in try raw.write { try $0.execute(sql: q) } })
+            return DB(storage: s, sql: { q in try await raw.write { try $0.execute(sql: q) } })
         }
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"], "set LUCAIR_TEST_POSTGRES_URL")
         let s = try await StorageFactory.open(url: url, logger: logger)
         try await s.migrate()
-        return DB(storage: s, sql: { q in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", q]
-            try p.run()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
-        })
+        let pg = try #require(s as? PostgresStorage)
+        // Plain SQL on the storage's own connections, one statement at a time.
+        return DB(storage: s, sql: { q in for statement in q.split(separator: ";") { _ = try await pg.rows(String(statement)) } })
     }
 
     static func record(_ id: String, tenant: String, cost: Int = 40) -> UsageRecord {
@@ -75,26 +71,26 @@ import Testing
         func brokenAt() async throws -> Int64? { try await ledger.verify(tenantId: a).breaks.first?.seq }
         let where_ = "tenant_id = '\(a)'"
         // An amount changed in place.
-        try db.sql("UPDATE ledger_entries SET canonical = replace(canonical, '\"cost_nano\":', '\"cost_nano\":1') WHERE \(where_) AND seq = 3")
+        try await db.sql("UPDATE ledger_entries SET canonical = replace(canonical, '\"cost_nano\":', '\"cost_nano\":1') WHERE \(where_) AND seq = 3")
         #expect(try await brokenAt() == 3)
-        try db.sql("UPDATE ledger_entries SET canonical = replace(canonical, '\"cost_nano\":1', '\"cost_nano\":') WHERE \(where_) AND seq = 3")
+        try await db.sql("UPDATE ledger_entries SET canonical = replace(canonical, '\"cost_nano\":1', '\"cost_nano\":') WHERE \(where_) AND seq = 3")
         #expect(try await brokenAt() == nil, "restored")
         // Two entries reordered (their sequence numbers swapped).
-        try db.sql("UPDATE ledger_entries SET seq = -1 WHERE \(where_) AND seq = 4; UPDATE ledger_entries SET seq = 4 WHERE \(where_) AND seq = 5; UPDATE ledger_entries SET seq = 5 WHERE \(where_) AND seq = -1")
+        try await db.sql("UPDATE ledger_entries SET seq = -1 WHERE \(where_) AND seq = 4; UPDATE ledger_entries SET seq = 4 WHERE \(where_) AND seq = 5; UPDATE ledger_entries SET seq = 5 WHERE \(where_) AND seq = -1")
         #expect(try await brokenAt() == 4)
-        try db.sql("UPDATE ledger_entries SET seq = -1 WHERE \(where_) AND seq = 4; UPDATE ledger_entries SET seq = 4 WHERE \(where_) AND seq = 5; UPDATE ledger_entries SET seq = 5 WHERE \(where_) AND seq = -1")
+        try await db.sql("UPDATE ledger_entries SET seq = -1 WHERE \(where_) AND seq = 4; UPDATE ledger_entries SET seq = 4 WHERE \(where_) AND seq = 5; UPDATE ledger_entries SET seq = 5 WHERE \(where_) AND seq = -1")
         #expect(try await brokenAt() == nil)
         // A checkpoint forged with another key.
         let forged = try Checkpoint.signed(tenantId: a, size: 7, head: [UInt8](repeating: 1, count: 32), root: [UInt8](repeating: 2, count: 32), at: 42,
                                            key: LedgerKey.privateKey(hex: LedgerKey.generate())!)
         try await s.insertCheckpoints([forged])
         #expect(try await ledger.verify(tenantId: a).breaks.first?.problem.contains("signature") == true)
-        try db.sql("DELETE FROM ledger_checkpoints WHERE \(where_) AND created_at_ms = 42")
+        try await db.sql("DELETE FROM ledger_checkpoints WHERE \(where_) AND created_at_ms = 42")
         // The tail truncated.
-        try db.sql("DELETE FROM ledger_entries WHERE \(where_) AND seq >= 6")
+        try await db.sql("DELETE FROM ledger_entries WHERE \(where_) AND seq >= 6")
         #expect(try await brokenAt() == 6)
         // An entry deleted from the middle.
-        try db.sql("DELETE FROM ledger_entries WHERE \(where_) AND seq = 2")
+        try await db.sql("DELETE FROM ledger_entries WHERE \(where_) AND seq = 2")
         #expect(try await brokenAt() == 2)
         // The other tenant's chain is untouched and still verifies.
         #expect(try await ledger.verify(tenantId: b).breaks.isEmpty)

@@ -144,6 +144,7 @@ extension TestStack {
         try await TestStack.with(tweak: tweak) { s in
             let t = try await s.tenant("limited")
             let k = try #require(try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["rpm": 3]], key: TestStack.adminKey).json["key"]?.stringValue)
+            try await TestStack.awayFromMinuteEdge()
             var statuses: [Int] = []
             var last: TestStack.Reply?
             for _ in 0..<4 {

@@ -124,6 +124,13 @@ struct TestStack {
         return Reply(status: Int(r.status.code), headers: [:], body: String(buffer: bytes))
     }
 
+    /// Rate windows are fixed minutes: a test that counts requests waits out the last seconds of a
+    /// minute rather than straddle two windows.
+    static func awayFromMinuteEdge(needing seconds: Int = 10) async throws {
+        let second = Int(Date().timeIntervalSince1970) % 60
+        if second > 60 - seconds { try await Task.sleep(for: .seconds(61 - second)) }
+    }
+
     static func chatBody(model: String, content: String, stream: Bool = false, includeUsage: Bool = false) -> String {
         let body: JSONValue = [
             "model": .string(model), "messages": [["role": "user", "content": .string(content)]], "stream": .bool(stream),
