@@ -41,8 +41,8 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lport/health" >/dev/null && 
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$lpid/status"; }
 idle=$(rss)
 
-body='{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-sbody='{"model":"auto","stream":true,"messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+body='{"model":"'"${MODEL:-auto}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+sbody='{"model":"'"${MODEL:-auto}"'","stream":true,"messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
 run() { "$bin/lucair-loadgen" --seconds "$secs" "$@"; }
 results="$work/results.jsonl"
 peak=0
@@ -53,6 +53,18 @@ for c in 1 16 64; do
   run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency "$c" --body "$sbody" --stream --label direct-stream >> "$results"
   run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency "$c" --body "$sbody" --stream --label lucair-stream >> "$results"
   r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
+done
+# A prepaid tenant: each answer waits for its record's group commit (docs/wallets.md).
+tid=$(curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants" \
+  -d '{"name":"prepaid-bench","kind":"external","plan":"enterprise"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants/$tid/wallet/topups" \
+  -d '{"amount_nano":1000000000000000,"reference":"bench"}' > /dev/null
+pkey=$(curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants/$tid/keys" \
+  -d '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+sleep 0.5
+for c in 1 16; do
+  run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency "$c" --body "$body" --label metered >> "$results"
+  run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$pkey" --concurrency "$c" --body "$body" --label prepaid >> "$results"
 done
 sleep 2
 after=$(rss)
@@ -66,6 +78,13 @@ for mode, d, l in [("non-streaming (total)", "direct", "lucair"), ("streaming (t
     for c in (1, 16, 64):
         a, b = by[(d, c)], by[(l, c)]
         print(f"| {mode} | {c} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['rps']:.0f} | {b['rps']:.0f} | {a['failed']+b['failed']} |")
+print()
+print("| tenant | concurrency | p50 / p99 (µs) | req/s | failed |")
+print("|---|---|---|---|---|")
+for label in ("metered", "prepaid"):
+    for c in (1, 16):
+        r = by[(label, c)]
+        print(f"| {label} | {c} | {r['p50_us']} / {r['p99_us']} | {r['rps']:.0f} | {r['failed']} |")
 print()
 print(f"Lucair RSS: idle {sys.argv[2]} MB, peak under load {sys.argv[3]} MB, 2 s after load {sys.argv[4]} MB")
 PY

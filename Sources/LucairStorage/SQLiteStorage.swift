@@ -12,9 +12,6 @@ public final class SQLiteStorage: Storage {
     public init(path: String?) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
-        // 64 MiB of page cache per connection (SQLite's default is 2 MiB): the usage, ledger and
-        // transfer B-trees are keyed by random request ids, so inserts touch pages all over them.
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
         if let path {
             let dir = (path as NSString).deletingLastPathComponent
             if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
