@@ -172,8 +172,8 @@ enum Schema {
                 "DROP FUNCTION lucair_settle(text[], bigint, bigint, bigint, text[], text, text, text)",
             ]),
         Migration(version: 5, name: "ledger", sqlite: ledger(bigint: "INTEGER"), postgres: ledger(bigint: "BIGINT")),
-        // Wallets, double-entry: every transfer moves an amount from one account to another, so the
-        // books always balance. Accounts: `wallet:<tenant>`, `revenue`, `topup:<source>`.
+        // Wallets as balanced books: every transfer moves an amount from one account to another, so
+        // debits always equal credits. Accounts: `wallet:<tenant>`, `revenue`, `topup:<source>`.
         Migration(version: 6, name: "wallet_transfers", sqlite: wallets(bigint: "INTEGER"), postgres: wallets(bigint: "BIGINT")),
     ]
 

@@ -142,7 +142,7 @@ public protocol Storage: Sendable {
     func insertCheckpoints(_ c: [Checkpoint]) async throws
     func checkpoints(tenantId: String) async throws -> [Checkpoint]
 
-    // Wallets (double-entry transfers; usage debits are written by `insertUsage`).
+    // Wallets (balanced transfers between accounts; usage debits are written by `insertUsage`).
     /// Each tenant's wallet balance from its transfers.
     func walletBalances() async throws -> [String: NanoUSD]
     /// Credits a wallet (a top-up) and chains a `topup` ledger entry, in one transaction.

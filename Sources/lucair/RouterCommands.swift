@@ -121,7 +121,12 @@ struct RouterCommand: ParsableCommand {
             guard total > 0 else { throw ValidationError("No rows in \(options.data).") }
             let n = Double(rows.count)
             func pct(_ x: Int, _ of: Int) -> String { String(format: "%.1f%%", 100 * Double(x) / Double(max(1, of))) }
-            func perM(_ c: NanoUSD) -> String { String(format: "$%.3f", Double(c) / Double(total) * 1e6 / 1e9) }
+            // Integer nano-USD throughout; cents and hundredths only for display.
+            func perM(_ c: NanoUSD) -> String { Money.display(c * 1_000_000 / Int64(total)) }
+            func times(_ c: NanoUSD, _ base: NanoUSD) -> String {
+                let h = (c * 100 + base / 2) / base
+                return "\(h / 100).\(h % 100 < 10 ? "0" : "")\(h % 100)"
+            }
             print("\(options.data): \(rows.count) requests, \(total) tokens (prompt estimate + expected output), bar \(bar), router \(router.version)\n")
             print("| tier | model | requests | tokens |\n|---|---|---|---|")
             for (i, tier) in Tier.allCases.enumerated() {
@@ -130,7 +135,7 @@ struct RouterCommand: ParsableCommand {
             print("\n| setup | cost per 1M tokens | × all-\(names[1]) | mean P(good enough), router's estimate |\n|---|---|---|---|")
             let labels = ["Lucair auto"] + names.map { "all \($0)" }
             for i in 0..<5 {
-                print("| \(labels[i]) | \(perM(cost[i])) | \(String(format: "%.2f", Double(cost[i]) / Double(cost[2]))) | \(String(format: "%.3f", quality[i] / n)) |")
+                print("| \(labels[i]) | \(perM(cost[i])) | \(times(cost[i], cost[2])) | \(String(format: "%.3f", quality[i] / n)) |")
             }
             print("\n| kind | baseline | fast | balanced | frontier |\n|---|---|---|---|---|")
             for (kind, c) in byKind.sorted(by: { $0.key < $1.key }) {
