@@ -111,7 +111,8 @@ public struct LedgerEntry: Sendable, Equatable {
     }
 }
 
-/// Lower-case hex, hand-written: two tiny functions, not worth a dependency.
+/// Lower-case hex, hand-written (no listed package does it; Foundation's per-byte String(format:) is
+/// slow): API key hashes and request ids on the request path, ledger hashes off it.
 public enum Hex {
     static let digits = Array("0123456789abcdef".utf8)
 

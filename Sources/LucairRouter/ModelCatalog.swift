@@ -10,18 +10,15 @@ public struct Resolution: Sendable, Equatable {
     public var reason: String
 }
 
-/// Maps model names (a concrete id, a tier alias or `auto`) to tiers and deployments. Pure.
-/// `auto` resolves to the lowest configured tier until `AutoRouter` has picked one (`serving`).
+/// Maps model names (a concrete id or a tier alias) to tiers and deployments, and the tier
+/// `AutoRouter` picked for `auto` to the tier that can serve it (`serving`). Pure.
 public struct ModelCatalog: Sendable {
     public let deployments: [Deployment]
 
     public init(deployments: [Deployment]) { self.deployments = deployments }
 
+    /// A concrete model id or a tier alias (`auto` goes through `AutoRouter` and `serving`).
     public func resolve(_ name: String) -> Resolution? {
-        if name == "auto" {
-            guard let tier = Tier.allCases.first(where: { t in deployments.contains { $0.tier == t } }) else { return nil }
-            return resolution(tier: tier, reason: "auto")
-        }
         if let tier = Tier(alias: name) {
             return resolution(tier: tier, reason: "tier_alias")
         }

@@ -269,7 +269,7 @@ public final class PostgresStorage: Storage, SharedLimits {
     public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
         try await client.withTransaction(logger: logger) { conn in
             let inserted = try await self.rows(Self.multiRowInsert("wallet_transfers", Self.transferColumns, 1) + " ON CONFLICT DO NOTHING RETURNING id",
-                [.text("tr_" + RowID.random()), .text(tenantId), .text("topup"), .text("topup:" + source), .text("wallet:" + tenantId), .int(amountNano), .text(ref), .int(atMillis)], on: conn)
+                [.text(WalletTransfer.topUpId(ref)), .text(tenantId), .text("topup"), .text("topup:" + source), .text("wallet:" + tenantId), .int(amountNano), .text(ref), .int(atMillis)], on: conn)
             guard !inserted.isEmpty else { return false }
             _ = try await self.rows("INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES ($1, 0, $2, '') ON CONFLICT DO NOTHING", [.text(tenantId), .text(Hex.encode(LedgerEntry.genesis))], on: conn)
             guard let r = try await self.rows("SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = $1 FOR UPDATE", [.text(tenantId)], on: conn).first,

@@ -197,7 +197,7 @@ public final class SQLiteStorage: Storage {
 
     public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
         try await db.write { db in
-            try db.execute(sql: Self.insertTransferSQL, arguments: ["tr_" + RowID.random(), tenantId, "topup", "topup:" + source, "wallet:" + tenantId, amountNano, ref, atMillis])
+            try db.execute(sql: Self.insertTransferSQL, arguments: [WalletTransfer.topUpId(ref), tenantId, "topup", "topup:" + source, "wallet:" + tenantId, amountNano, ref, atMillis])
             guard db.changesCount > 0 else { return false }
             var head = try Self.head(tenantId, db)
             let e = head.append(tenantId: tenantId, kind: "topup", ref: ref, body: WalletTransfer.topUpBody(amountNano: amountNano, source: source, atMillis: atMillis))

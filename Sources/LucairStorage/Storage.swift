@@ -150,20 +150,15 @@ public protocol Storage: Sendable {
     func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool
 }
 
-/// Random ids for rows that need one (96 bits, hex).
-enum RowID {
-    static func random() -> String {
-        var g = SystemRandomNumberGenerator()
-        return String(g.next() as UInt64, radix: 16) + String(UInt32.random(in: .min ... .max, using: &g), radix: 16)
-    }
-}
-
 /// A transfer of a usage debit: the wallet pays revenue, keyed by the request id.
 enum WalletTransfer {
     static func usage(_ r: UsageRecord) -> (id: String, tenant: String, kind: String, debit: String, credit: String, amount: NanoUSD, ref: String, at: Int64)? {
         guard let amount = r.walletCharge, amount > 0 else { return nil }
         return ("tr_" + r.requestId, r.tenantId, "usage", "wallet:" + r.tenantId, "revenue", amount, r.requestId, r.createdAtMillis)
     }
+
+    /// A transfer's id follows from its kind and reference, which are unique together.
+    static func topUpId(_ ref: String) -> String { "tr_topup_" + ref }
 
     static func topUpBody(amountNano: NanoUSD, source: String, atMillis: Int64) -> JSONValue {
         ["at": .int(atMillis), "amount_nano": .int(amountNano), "debit": .string("topup:" + source), "credit": "wallet"]
@@ -193,7 +188,7 @@ public protocol SharedLimits: Sendable {
 
 /// Settlements gathered over a few milliseconds (one call instead of one per request). Rows are
 /// sorted, so that concurrent batches and admissions lock rows in one order and never deadlock.
-public struct SharedSettleBatch: Sendable, Equatable {
+public struct SharedSettleBatch: Sendable {
     public struct WindowKey: Hashable, Comparable, Sendable {
         public var scope: String
         public var window: Int64
@@ -217,11 +212,6 @@ public struct SharedSettleBatch: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool { leases.isEmpty && tokenDeltas.isEmpty && spend.isEmpty }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.leases.map { [$0.scope, $0.lease] } == b.leases.map { [$0.scope, $0.lease] } && a.tokenDeltas == b.tokenDeltas && a.spend == b.spend
-            && a.scopes == b.scopes && a.window == b.window
-    }
 }
 
 public struct SharedAdmitRequest: Sendable {

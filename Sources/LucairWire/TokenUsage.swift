@@ -51,16 +51,11 @@ public enum TokenEstimator {
     public static func tokens(bytes: Int) -> Int { bytes == 0 ? 0 : (bytes + 3) / 4 }
 
     /// Prompt tokens of a chat request: every string in the messages and tools, plus a few per message.
-    public static func promptTokens(_ request: ChatRequest) -> Int {
-        var bytes = 0
-        for m in request.messages { bytes += textBytes(m) + 12 }
-        for t in request.tools { bytes += textBytes(t) }
-        return tokens(bytes: bytes)
-    }
+    public static func promptTokens(_ request: ChatRequest) -> Int { tokens(bytes: promptBytes(request)) }
 
-    /// An upper bound of a chat request's prompt tokens for holds: a token covers at least one
-    /// byte, so the byte count (with the per-message allowance) bounds the count from above.
-    public static func promptTokensUpperBound(_ request: ChatRequest) -> Int {
+    /// The bytes behind `promptTokens`. Also an upper bound of the prompt's tokens (a token covers
+    /// at least one byte), which is what a prepaid hold charges for.
+    public static func promptBytes(_ request: ChatRequest) -> Int {
         var bytes = 0
         for m in request.messages { bytes += textBytes(m) + 12 }
         for t in request.tools { bytes += textBytes(t) }

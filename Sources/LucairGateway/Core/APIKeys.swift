@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LucairCore
+import LucairLedger
 import LucairStorage
 import Synchronization
 
@@ -61,20 +62,7 @@ public enum APIKeys {
 
     /// Hex SHA-256 of the whole key: what is stored and looked up.
     public static func hash(_ key: String) -> String {
-        hex(SHA256.hash(data: Data(key.utf8)))
-    }
-
-    static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// Lower-case hex, without Foundation's per-byte String(format:) (this runs on every request).
-    static func hex<S: Sequence<UInt8>>(_ bytes: S) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for b in bytes {
-            out.append(hexDigits[Int(b >> 4)])
-            out.append(hexDigits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.encode(SHA256.hash(data: Data(key.utf8)))
     }
 
     /// The part of a key safe to show and log.
@@ -83,7 +71,7 @@ public enum APIKeys {
     /// `kind_` + 24 hex characters (96 random bits, drawn as two words: one syscall each).
     public static func randomId(_ kind: String) -> String {
         let a = UInt64.random(in: .min ... .max), b = UInt32.random(in: .min ... .max)
-        return kind + "_" + hex(withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) })
+        return kind + "_" + Hex.encode(withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) })
     }
 }
 

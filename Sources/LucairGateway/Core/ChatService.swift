@@ -127,14 +127,15 @@ public final class ChatService: Sendable {
             request.maxTokens = d.defaultMaxTokens
             request.body["max_tokens"] = .int(d.defaultMaxTokens)
         }
-        let estimate = TokenEstimator.promptTokens(request) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
+        let promptBytes = TokenEstimator.promptBytes(request)  // one walk over the messages for both uses
+        let estimate = TokenEstimator.tokens(bytes: promptBytes) + (request.maxTokens ?? RateLimiter.defaultMaxOutput)
         let admission = try await meter.limiter.admit(principal, estimatedTokens: estimate)
         var metered = Meter.Request(
             endpoint: "chat.completions", requestId: requestId, principal: principal, tier: r.tier, model: r.model, stream: request.stream,
             started: .now, createdAtMillis: Int64(Date().timeIntervalSince1970) * 1000, admission: admission)
         // Thinking bills inside output tokens, on top of the answer's max_tokens (AnthropicRequest).
         let thinking = AnthropicRequest.thinkingBudget(effort: request.reasoningEffort) ?? 0
-        try meter.hold(&metered, inputTokensMax: TokenEstimator.promptTokensUpperBound(request), outputTokensMax: (request.maxTokens ?? 0) + thinking)
+        try meter.hold(&metered, inputTokensMax: promptBytes, outputTokensMax: (request.maxTokens ?? 0) + thinking)
         return Context(request: request, resolution: r, route: route, metered: metered)
     }
 
