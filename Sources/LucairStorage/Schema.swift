@@ -58,64 +58,6 @@ enum Schema {
                 CREATE OR REPLACE FUNCTION lucair_admit(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[],
                   p_clims bigint[], p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint)
                 RETURNS integer AS $$
-                DECLARE i integer; r record; n bigint; spent bigint;
-                BEGIN
-                  INSERT INTO rate_windows (scope, window_start, requests, tokens)
-                    SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
-                  FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
-                    SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
-                    IF p_dcaps[i] >= 0 THEN
-                      SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_day;
-                      IF spent >= p_dcaps[i] THEN RETURN 2000 + i; END IF;
-                    END IF;
-                    IF p_mcaps[i] >= 0 THEN
-                      SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_month;
-                      IF spent >= p_mcaps[i] THEN RETURN 2000 + i; END IF;
-                    END IF;
-                    IF p_clims[i] >= 0 THEN
-                      SELECT count(*) INTO n FROM inflight f WHERE f.scope = p_scopes[i] AND f.expires_at_ms > p_now;
-                      IF n >= p_clims[i] THEN RETURN 1000 + i; END IF;
-                    END IF;
-                    IF (p_rlims[i] >= 0 AND r.requests + 1 > p_rlims[i]) OR (p_tlims[i] >= 0 AND r.tokens + p_tokens > p_tlims[i]) THEN
-                      RETURN i;
-                    END IF;
-                  END LOOP;
-                  UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
-                    WHERE scope = ANY(p_scopes) AND window_start = p_window;
-                  INSERT INTO inflight (scope, lease, expires_at_ms)
-                    SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_clims[j] >= 0;
-                  RETURN 0;
-                END $$ LANGUAGE plpgsql
-                """,
-                """
-                CREATE OR REPLACE FUNCTION lucair_settle(p_scopes text[], p_window bigint, p_token_delta bigint, p_cost bigint,
-                  p_spend_scopes text[], p_day text, p_month text, p_lease text) RETURNS void AS $$
-                BEGIN
-                  IF p_lease <> '' THEN DELETE FROM inflight WHERE lease = p_lease; END IF;
-                  DELETE FROM rate_windows WHERE scope = ANY(p_scopes) AND window_start < p_window - 2;
-                  IF p_token_delta <> 0 THEN
-                    UPDATE rate_windows SET tokens = GREATEST(0, tokens + p_token_delta) WHERE scope = ANY(p_scopes) AND window_start = p_window;
-                  END IF;
-                  IF p_cost <> 0 AND coalesce(array_length(p_spend_scopes, 1), 0) > 0 THEN
-                    INSERT INTO spend_windows (scope, period, spent)
-                      SELECT s, p, p_cost FROM unnest(p_spend_scopes) AS s CROSS JOIN unnest(ARRAY[p_day, p_month]) AS p
-                      ON CONFLICT (scope, period) DO UPDATE SET spent = spend_windows.spent + EXCLUDED.spent;
-                  END IF;
-                END $$ LANGUAGE plpgsql
-                """,
-            ]),
-        Migration(
-            version: 4, name: "batched_settle",
-            sqlite: [],
-            postgres: [
-                // Settlements arrive in batches (every few ms per replica) instead of one call per
-                // request, and never touch a row an admission locks: token differences go to each
-                // window's adjustment row (window_start = -window), leases are freed through the
-                // primary key, spend is upserted; rows come sorted, so batches never deadlock.
-                """
-                CREATE OR REPLACE FUNCTION lucair_admit(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[],
-                  p_clims bigint[], p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint)
-                RETURNS integer AS $$
                 DECLARE i integer; r record; n bigint; spent bigint; adj bigint;
                 BEGIN
                   INSERT INTO rate_windows (scope, window_start, requests, tokens)
@@ -148,6 +90,10 @@ enum Schema {
                   RETURN 0;
                 END $$ LANGUAGE plpgsql
                 """,
+                // Settlements arrive in batches (every few ms per replica) instead of one call per
+                // request, and never touch a row an admission locks: token differences go to each
+                // window's adjustment row (window_start = -window), leases are freed through the
+                // primary key, spend is upserted; rows come sorted, so batches never deadlock.
                 """
                 CREATE OR REPLACE FUNCTION lucair_settle_batch(p_lease_scopes text[], p_leases text[],
                   p_delta_scopes text[], p_delta_windows bigint[], p_deltas bigint[],
@@ -169,12 +115,11 @@ enum Schema {
                   END LOOP;
                 END $$ LANGUAGE plpgsql
                 """,
-                "DROP FUNCTION lucair_settle(text[], bigint, bigint, bigint, text[], text, text, text)",
             ]),
-        Migration(version: 5, name: "ledger", sqlite: ledger(bigint: "INTEGER"), postgres: ledger(bigint: "BIGINT")),
+        Migration(version: 4, name: "ledger", sqlite: ledger(bigint: "INTEGER"), postgres: ledger(bigint: "BIGINT")),
         // Wallets as balanced books: every transfer moves an amount from one account to another, so
         // debits always equal credits. Accounts: `wallet:<tenant>`, `revenue`, `topup:<source>`.
-        Migration(version: 6, name: "wallet_transfers", sqlite: wallets(bigint: "INTEGER"), postgres: wallets(bigint: "BIGINT")),
+        Migration(version: 5, name: "wallet_transfers", sqlite: wallets(bigint: "INTEGER"), postgres: wallets(bigint: "BIGINT")),
     ]
 
     static func wallets(bigint: String) -> [String] {
