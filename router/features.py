@@ -179,21 +179,27 @@ _LOWER = bytes(c + 32 if 65 <= c <= 90 else c for c in range(256))
 _WORD = [(48 <= c <= 57) or (97 <= c <= 122) or c >= 128 for c in range(256)]
 
 
-def tokenize(lower: bytes) -> Tuple[List[bytes], int]:
-    """Returns (normalised tokens, number of NUMBER tokens), after the MAX_TOKENS cap."""
-    toks: List[bytes] = []
+def token_spans(lower: bytes) -> List[Tuple[int, int]]:
+    """(start, end) of every maximal run of word bytes, after the MAX_TOKENS cap."""
+    spans: List[Tuple[int, int]] = []
     start = -1
     for i, c in enumerate(lower):
         if _WORD[c]:
             if start < 0:
                 start = i
         elif start >= 0:
-            toks.append(lower[start:i])
+            spans.append((start, i))
             start = -1
     if start >= 0:
-        toks.append(lower[start:])
-    if len(toks) > MAX_TOKENS:
-        toks = toks[: MAX_TOKENS // 2] + toks[-(MAX_TOKENS // 2):]
+        spans.append((start, len(lower)))
+    if len(spans) > MAX_TOKENS:
+        spans = spans[: MAX_TOKENS // 2] + spans[-(MAX_TOKENS // 2):]
+    return spans
+
+
+def tokenize(lower: bytes) -> Tuple[List[bytes], int]:
+    """Returns (normalised tokens, number of NUMBER tokens), after the MAX_TOKENS cap."""
+    toks = [lower[s:e] for s, e in token_spans(lower)]
     out = []
     nnum = 0
     for t in toks:
@@ -318,20 +324,7 @@ def extract(messages: Sequence[Dict[str, Any]]) -> Tuple[List[int], List[float]]
 
 
 def _raw_token_len_sum(lower: bytes) -> int:
-    lens: List[int] = []
-    start = -1
-    for i, c in enumerate(lower):
-        if _WORD[c]:
-            if start < 0:
-                start = i
-        elif start >= 0:
-            lens.append(i - start)
-            start = -1
-    if start >= 0:
-        lens.append(len(lower) - start)
-    if len(lens) > MAX_TOKENS:
-        lens = lens[: MAX_TOKENS // 2] + lens[-(MAX_TOKENS // 2):]
-    return sum(lens)
+    return sum(e - s for s, e in token_spans(lower))
 
 
 # ------------------------------------------------------------------------------------------------
