@@ -39,6 +39,7 @@ lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 lpid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lport/health" >/dev/null && break; sleep 0.1; done
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$lpid/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$lpid/stat"; }  # utime + stime, in clock ticks
 idle=$(rss)
 
 body='{"model":"'"${MODEL:-auto}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
@@ -54,6 +55,11 @@ for c in 1 16 64; do
   run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency "$c" --body "$sbody" --stream --label lucair-stream >> "$results"
   r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
 done
+# Lucair's CPU per request: utime + stime across a run at 16 connections, without warm-up, so
+# every request the CPU paid for is counted.
+t0=$(cpu_ticks)
+run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency 16 --warmup 0 --body "$body" --label cpu-run >> "$results"
+echo "{\"label\": \"cpu\", \"concurrency\": 16, \"ticks\": $(( $(cpu_ticks) - t0 )), \"hz\": $(getconf CLK_TCK)}" >> "$results"
 # A prepaid tenant: each answer waits for its record's group commit (docs/wallets.md).
 tid=$(curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants" \
   -d '{"name":"prepaid-bench","kind":"external","plan":"enterprise"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -78,6 +84,9 @@ for mode, d, l in [("non-streaming (total)", "direct", "lucair"), ("streaming (t
     for c in (1, 16, 64):
         a, b = by[(d, c)], by[(l, c)]
         print(f"| {mode} | {c} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['rps']:.0f} | {b['rps']:.0f} | {a['failed']+b['failed']} |")
+print()
+cpu, r = by[("cpu", 16)], by[("cpu-run", 16)]
+print(f"Lucair CPU per non-streaming request at concurrency 16: {cpu['ticks'] * 1_000_000 // cpu['hz'] // max(1, r['ok'])} µs")
 print()
 print("| tenant | concurrency | p50 / p99 (µs) | req/s | failed |")
 print("|---|---|---|---|---|")
