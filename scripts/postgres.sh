@@ -6,7 +6,10 @@ set -euo pipefail
 exec 3>&1 1>&2
 cluster=$(pg_lsclusters -h | head -1)
 ver=$(echo "$cluster" | awk '{print $1}'); name=$(echo "$cluster" | awk '{print $2}'); port=$(echo "$cluster" | awk '{print $3}')
-if ! pg_isready -q -p "$port"; then pg_ctlcluster "$ver" "$name" start 3>&- </dev/null; fi  # the server must not hold our stdout open
+# The server outlives this script: it must hold none of our descriptors (our stdout, or a pipe a CI
+# runner waits on to see the job end), so it starts with every descriptor above stderr closed.
+start_closed() { python3 -c 'import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:], stdin=subprocess.DEVNULL, close_fds=True))' "$@"; }
+if ! pg_isready -q -p "$port"; then start_closed pg_ctlcluster "$ver" "$name" start; fi
 for _ in $(seq 1 50); do pg_isready -q -p "$port" && break; sleep 0.2; done
 psql_su() { su postgres -c "psql -p $port -qtA -c \"$1\""; }
 [ "$(psql_su "SELECT 1 FROM pg_roles WHERE rolname='lucair'")" = "1" ] || psql_su "CREATE ROLE lucair LOGIN PASSWORD 'lucair' CREATEDB" >/dev/null

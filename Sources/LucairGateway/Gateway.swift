@@ -179,7 +179,10 @@ public enum LucairApp {
             // A deep accept queue: a burst of new connections (a client opening hundreds at once) must
             // not overflow it into SYN retries that arrive seconds later.
             configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair", backlog: 4096),
-            services: [gateway.usage, gateway.refresher, gateway.ledger, GatewayLifecycle(gateway: gateway)],
+            // Shutdown runs in reverse: the HTTP server stops first, then the usage writer (its last
+            // drain), the key refresher, the ledger (its last checkpoint), and only then
+            // GatewayLifecycle closes storage.
+            services: [GatewayLifecycle(gateway: gateway), gateway.ledger, gateway.refresher, gateway.usage],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

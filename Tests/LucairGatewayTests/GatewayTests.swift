@@ -3,7 +3,7 @@ import LucairCore
 import LucairWire
 import Testing
 
-@Suite struct GatewayTests {
+@Suite(.timeLimit(.minutes(3))) struct GatewayTests {
     @Test func nonStreamingIsServedMeteredAndExplained() async throws {
         try await TestStack.with { s in
             let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hello [fake cache_read=8]"))
@@ -120,7 +120,8 @@ import Testing
     @Test func brokenUpstreamStreamEndsWithAnErrorEventAndIsMetered() async throws {
         try await TestStack.with { s in
             for (model, directive) in [("lucair/baseline", "disconnect_after=3"), ("lucair/fast", "error_after=4")] {
-                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: model, content: "x [fake chunks=10 \(directive)]", stream: true))
+                // Chunks spaced out: a disconnect that arrives with the data may drop it client-side.
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: model, content: "x [fake chunks=10 chunk_delay_ms=5 \(directive)]", stream: true))
                 #expect(r.status == 200)
                 let events = TestStack.events(r.body)
                 #expect(events.contains { $0.contains("\"error\"") }, "\(model): \(events)")
@@ -210,7 +211,7 @@ import Testing
 import AsyncHTTPClient
 import NIOCore
 
-@Suite struct EmbeddingsLimitTests {
+@Suite(.timeLimit(.minutes(3))) struct EmbeddingsLimitTests {
     /// Embeddings go through the same key limits and metering as chat.
     @Test func embeddingsAreRateLimitedAndMetered() async throws {
         try await TestStack.with(tweak: TestStack.withEmbeddings) { s in

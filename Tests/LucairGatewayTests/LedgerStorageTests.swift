@@ -12,7 +12,7 @@ import Testing
 /// The ledger as stored, on SQLite and PostgreSQL: one entry per usage record (replays chained
 /// once), signed checkpoints, proofs, and every kind of tampering caught — done with plain SQL
 /// against the real database, as an attacker with database access would.
-@Suite(.serialized) struct LedgerStorageTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct LedgerStorageTests {
     struct DB {
         let storage: any Storage
         let sql: @Sendable (String) async throws -> Void

@@ -3,7 +3,7 @@ import LucairWire
 import Testing
 
 /// Two gateways sharing one PostgreSQL, as two replicas would.
-@Suite struct ReplicaTests {
+@Suite(.timeLimit(.minutes(3))) struct ReplicaTests {
     var postgres: String {
         get throws { try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"], "scripts/postgres.sh prints the URL") }
     }
@@ -37,7 +37,7 @@ import Testing
     }
 }
 
-@Suite struct SharedLimitTests {
+@Suite(.timeLimit(.minutes(3))) struct SharedLimitTests {
     @Test func sixtyRPMKeyAdmitsAtMostSixtyAcrossTwoReplicas() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
         try await TestStack.awayFromMinuteEdge(needing: 20)  // the limit is per clock minute
@@ -62,7 +62,7 @@ import Testing
     }
 }
 
-@Suite struct SharedConcurrencyAndSpendTests {
+@Suite(.timeLimit(.minutes(3))) struct SharedConcurrencyAndSpendTests {
     @Test func concurrencyAndSpendCapsHoldAcrossReplicas() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
         try await TestStack.with(storageURL: url) { one in
@@ -89,7 +89,7 @@ import Testing
     }
 }
 
-@Suite struct SharedStoreDownTests {
+@Suite(.timeLimit(.minutes(3))) struct SharedStoreDownTests {
     /// RPM/TPM fail open to per-replica counting when PostgreSQL cannot be reached (requests keep
     /// flowing, each replica enforcing the limit on its own); spend caps and concurrency are counted
     /// in process and keep failing closed.
@@ -122,7 +122,7 @@ import LucairCore
 @testable import LucairGateway
 import LucairStorage
 
-@Suite struct SharedQuotaOrderTests {
+@Suite(.timeLimit(.minutes(3))) struct SharedQuotaOrderTests {
     /// A request refused by a spend cap (counted in process) must not take shared RPM quota.
     @Test func requestsRefusedLocallyDoNotConsumeSharedWindows() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])

@@ -5,7 +5,7 @@ import Testing
 
 /// `model: "auto"` end to end: the decision is explained, `/v1/route` answers without serving,
 /// plans and scopes bound it, explicit models bypass it.
-@Suite struct RouterGatewayTests {
+@Suite(.timeLimit(.minutes(3))) struct RouterGatewayTests {
     static let summary = "Summarize this article in two sentences: The city council met on Tuesday to discuss next year's budget. Members argued about funding for parks, roads and the library."
     static let hardMath = "A tank fills at 12 liters per minute and drains at 4 liters per minute through one pipe and 3 through another. It starts 1/4 full of its 960 liter capacity. After 20 minutes the first drain closes. How many minutes in total until it is full? Explain each step."
 

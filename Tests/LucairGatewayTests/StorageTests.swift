@@ -9,7 +9,7 @@ import Testing
 /// The same checks against both implementations of `Storage`. PostgreSQL comes from
 /// LUCAIR_TEST_POSTGRES_URL (scripts/test.sh starts it); without it the PostgreSQL case fails
 /// rather than being skipped.
-@Suite(.serialized) struct StorageTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct StorageTests {
     static let backends = ["sqlite", "postgres"]
 
     func open(_ kind: String) async throws -> any Storage {

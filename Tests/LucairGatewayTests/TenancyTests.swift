@@ -42,7 +42,7 @@ extension TestStack {
     }
 }
 
-@Suite struct TenancyTests {
+@Suite(.timeLimit(.minutes(3))) struct TenancyTests {
     static let plansTOML = """
         [plans.tiny]
         ceiling = "baseline"

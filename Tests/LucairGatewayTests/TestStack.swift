@@ -7,6 +7,7 @@ import LucairFakes
 import LucairGateway
 import LucairWire
 import NIOCore
+import ServiceLifecycle
 import Testing
 
 /// A fake upstream and a gateway, both in-process on port 0, torn down when the body returns.
@@ -66,6 +67,8 @@ struct TestStack {
     }
 
     /// `tweak` edits the TOML text before it is parsed (add deployments, change storage…).
+    /// Teardown is a graceful shutdown, as on SIGTERM in production (cancelling a server that still
+    /// holds idle keep-alive connections was seen to hang).
     static func with(storageURL: String = "sqlite::memory:", tweak: (String, Int) -> String = { t, _ in t },
                      _ body: (TestStack) async throws -> Void) async throws {
         var logger = Logger(label: "test")
@@ -74,27 +77,38 @@ struct TestStack {
         let (fakePorts, fakeCont) = AsyncStream.makeStream(of: Int.self)
         let (gwPorts, gwCont) = AsyncStream.makeStream(of: Int.self)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            let fake = FakeServer.build(port: 0, stats: stats, logger: logger) { fakeCont.yield($0) }
-            group.addTask { try await fake.run() }
+            let fake = ServiceGroup(services: [FakeServer.build(port: 0, stats: stats, logger: logger) { fakeCont.yield($0) }], logger: logger)
+            // A server that fails to start ends its port stream, so the test fails instead of waiting forever.
+            group.addTask { defer { fakeCont.finish() }; try await fake.run() }
             var it = fakePorts.makeAsyncIterator()
-            let fakePort = await it.next()!
-            let toml = tweak(config(fakePort: fakePort, storageURL: storageURL), fakePort)
-            let cfg = try ConfigLoader.parse(toml: toml, file: "test.toml", environment: [:])
-            let gateway = try await Gateway(config: cfg, logger: logger)
-            let app = LucairApp.build(gateway: gateway) { gwCont.yield($0) }
-            group.addTask { try await app.run() }
-            var git = gwPorts.makeAsyncIterator()
-            let port = await git.next()!
-            let stack = TestStack(url: "http://127.0.0.1:\(port)", fakeURL: "http://127.0.0.1:\(fakePort)", gateway: gateway, stats: stats)
+            guard let fakePort = await it.next() else { try await group.next(); throw StackError.didNotStart("fake upstream") }
+            let outcome: Result<Void, any Error>
+            let app: ServiceGroup, gateway: Gateway
             do {
-                try await body(stack)
+                let toml = tweak(config(fakePort: fakePort, storageURL: storageURL), fakePort)
+                let cfg = try ConfigLoader.parse(toml: toml, file: "test.toml", environment: [:])
+                gateway = try await Gateway(config: cfg, logger: logger)
+                app = ServiceGroup(services: [LucairApp.build(gateway: gateway) { gwCont.yield($0) }], logger: logger)
             } catch {
-                group.cancelAll()
+                await fake.triggerGracefulShutdown()
                 throw error
             }
-            group.cancelAll()
+            group.addTask { defer { gwCont.finish() }; try await app.run() }
+            var git = gwPorts.makeAsyncIterator()
+            if let port = await git.next() {
+                let stack = TestStack(url: "http://127.0.0.1:\(port)", fakeURL: "http://127.0.0.1:\(fakePort)", gateway: gateway, stats: stats)
+                do { try await body(stack); outcome = .success(()) } catch { outcome = .failure(error) }
+            } else {
+                outcome = .failure(StackError.didNotStart("gateway"))
+            }
+            await app.triggerGracefulShutdown()
+            await fake.triggerGracefulShutdown()
+            try await group.waitForAll()
+            try outcome.get()
         }
     }
+
+    enum StackError: Error { case didNotStart(String) }
 
     struct Reply {
         var status: Int

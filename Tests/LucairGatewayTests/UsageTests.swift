@@ -5,7 +5,7 @@ import Testing
 
 /// `GET /v1/usage`: a tenant's own usage only, filtered by key, model, tier and period, with what
 /// the same tokens would have cost on one model throughout.
-@Suite struct UsageTests {
+@Suite(.timeLimit(.minutes(3))) struct UsageTests {
     @Test func tenantsSeeTheirOwnUsageFilteredAndPricedAgainstOneModel() async throws {
         try await TestStack.with { s in
             let a = try await s.tenant("team-a"), b = try await s.tenant("team-b")

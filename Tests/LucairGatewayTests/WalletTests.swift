@@ -7,7 +7,7 @@ import Testing
 
 /// Prepaid wallets fail closed: no request is forwarded without a hold covering its worst case,
 /// and under a thousand concurrent requests a one-cent wallet never goes negative.
-@Suite struct WalletTests {
+@Suite(.timeLimit(.minutes(3))) struct WalletTests {
     static func chat(_ text: String) -> JSONValue {
         ["model": "lucair/baseline", "max_tokens": 16, "messages": [["role": "user", "content": .string(text)]]]
     }

@@ -93,5 +93,9 @@ public struct LedgerService: Service, Sendable {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
             do { try await checkpoint() } catch { logger.error("ledger checkpoint failed", metadata: ["error": "\(error)"]) }
         }
+        // The last checkpoint covers the usage writer's final drain (it stops before this service).
+        if Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await checkpoint() } catch { logger.error("final ledger checkpoint failed", metadata: ["error": "\(error)"]) }
+        }
     }
 }

@@ -20,6 +20,8 @@ public final class UsageWriter: Service, Sendable {
     let wakeContinuation: AsyncStream<Void>.Continuation
     let enqueued = Atomic<Int>(0)
     let settled = Atomic<Int>(0)
+    /// Set once `run` has returned: nothing will be written any more, so nobody may wait for it.
+    let stopped = Atomic<Bool>(false)
 
     public init(storage: any Storage, logger: Logger) {
         self.storage = storage
@@ -29,6 +31,10 @@ public final class UsageWriter: Service, Sendable {
 
     /// `durable`: the caller will `await stored(r.requestId)` before answering.
     public func record(_ r: UsageRecord, durable: Bool = false) {
+        if stopped.load(ordering: .relaxed) {
+            logger.critical("usage recorded after the usage writer stopped; it is not stored", metadata: ["request_id": "\(r.requestId)"])
+            return
+        }
         if durable { waits.withLock { $0[r.requestId] = .pending } }
         enqueued.add(1, ordering: .relaxed)
         buffer.withLock { $0.append(r) }
@@ -40,6 +46,7 @@ public final class UsageWriter: Service, Sendable {
     public func stored(_ requestId: String) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = waits.withLock { w -> Bool in
+                if stopped.load(ordering: .relaxed) { w[requestId] = nil; return true }
                 switch w[requestId] {
                 case .pending?: w[requestId] = .waiting(c); return false
                 default: w[requestId] = nil; return true  // stored already, or never registered
@@ -65,9 +72,10 @@ public final class UsageWriter: Service, Sendable {
     /// Records accepted but not yet stored (or given up on).
     public var pending: Int { enqueued.load(ordering: .relaxed) - settled.load(ordering: .relaxed) }
 
-    /// Waits until everything recorded so far is stored (tests, shutdown).
+    /// Waits until everything recorded so far is stored (tests, shutdown), the writer stops, or the
+    /// caller is cancelled.
     public func flush() async {
-        while pending > 0 { try? await Task.sleep(for: .milliseconds(2)) }
+        while pending > 0, !stopped.load(ordering: .relaxed), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
     }
 
     public func run() async throws {
@@ -79,6 +87,19 @@ public final class UsageWriter: Service, Sendable {
         } onGracefulShutdown: {
             self.wakeContinuation.finish()
         }
+        stop()
+    }
+
+    /// After the last drain: a request still waiting for its record is answered rather than left
+    /// hanging (its record was stored or given up on; nothing further will come).
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        let waiting = waits.withLock { w -> [CheckedContinuation<Void, Never>] in
+            let out = w.values.compactMap { if case .waiting(let c) = $0 { c } else { nil } }
+            w.removeAll()
+            return out
+        }
+        for c in waiting { c.resume() }
     }
 
     /// The most records one transaction takes: batches grow with load up to this, and a backlog
