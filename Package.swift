@@ -59,9 +59,17 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Billing with Stripe: webhook signatures, the API client, top-ups, auto-recharge, refunds,
+        // disputes and reconciliation, over Storage.
+        .target(name: "LucairBilling", dependencies: [
+            "LucairCore", "LucairWire", "LucairStorage",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // HTTP gateway: thin Hummingbird handlers over the core.
         .target(name: "LucairGateway", dependencies: [
-            "LucairCore", "LucairWire", "LucairRouter", "LucairUpstreams", "LucairStorage", "LucairLedger",
+            "LucairCore", "LucairWire", "LucairRouter", "LucairUpstreams", "LucairStorage", "LucairLedger", "LucairBilling",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -70,7 +78,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Resources/llamacpp-server.py"), .copy("Resources/router")]),
         .executableTarget(name: "lucair", dependencies: [
-            "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire", "LucairLedger",
+            "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire", "LucairLedger", "LucairBilling",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -27,6 +27,11 @@ public struct LucairConfig: Sendable {
     /// How often each tenant's chain head is signed into a checkpoint.
     public var checkpointIntervalSeconds: Int = 60
     /// Where the config came from, for messages.
+    /// Stripe billing: on when a secret key is set (`STRIPE_SECRET_KEY`); webhooks are verified with
+    /// `STRIPE_WEBHOOK_SECRET`; `STRIPE_API_BASE` points at a stand-in in tests.
+    public var stripeSecretKey: String?
+    public var stripeWebhookSecret: String?
+    public var stripeAPIBase: String = "https://api.stripe.com"
     public var source: String = "(embedded default)"
 
     public init() {}

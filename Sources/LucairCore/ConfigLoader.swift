@@ -87,7 +87,7 @@ public enum ConfigLoader {
             var c = LucairConfig()
             c.source = file
             guard case .object(let top) = root else { throw fail("", "expected a TOML document") }
-            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router", "ledger"], "")
+            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router", "ledger", "billing"], "")
             if let s = try obj(top["server"], "server") {
                 try known(s, ["listen", "max_body_bytes", "log_level"], "server")
                 if let listen = try str(s, "listen", "server") {
@@ -116,6 +116,14 @@ public enum ConfigLoader {
                 throw fail("ledger.signing_key", "must be 32 bytes as 64 hex digits (generate one with `lucair ledger keygen`)")
             }
             c.checkpointIntervalSeconds = try int(ledger, "checkpoint_interval_s", "ledger", min: 1) ?? c.checkpointIntervalSeconds
+            let billing = try obj(top["billing"], "billing") ?? [:]
+            try known(billing, ["stripe_secret_key", "stripe_secret_key_env", "stripe_webhook_secret", "stripe_webhook_secret_env", "stripe_api_base"], "billing")
+            c.stripeSecretKey = try secret(billing, "stripe_secret_key", "billing", defaultEnv: "STRIPE_SECRET_KEY")
+            c.stripeWebhookSecret = try secret(billing, "stripe_webhook_secret", "billing", defaultEnv: "STRIPE_WEBHOOK_SECRET")
+            if let base = env["STRIPE_API_BASE"], !base.isEmpty { c.stripeAPIBase = base } else { c.stripeAPIBase = try str(billing, "stripe_api_base", "billing") ?? c.stripeAPIBase }
+            if c.stripeSecretKey != nil, c.stripeWebhookSecret == nil {
+                throw fail("billing.stripe_webhook_secret", "Stripe billing is on (a secret key is set) but no webhook secret is: set STRIPE_WEBHOOK_SECRET (whsec_…) so payments can be verified")
+            }
             if let r = try obj(top["router"], "router") {
                 try known(r, ["model", "low_confidence"], "router")
                 c.routerModelPath = try str(r, "model", "router")

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import LucairBilling
 import LucairCore
 import LucairRouter
 import LucairStorage
@@ -27,6 +28,8 @@ public final class Gateway: Sendable {
     public let limiter: RateLimiter
     public let ledger: LedgerService
     public let wallets: Wallets
+    /// Card payments through Stripe; nil when no Stripe key is configured.
+    public let billing: Billing?
     let httpClient: HTTPClient
     let providers: Providers
     let logger: Logger
@@ -56,6 +59,16 @@ public final class Gateway: Sendable {
         limiter = RateLimiter(shared: storage as? any SharedLimits, logger: logger)
         wallets = Wallets(logger: logger)
         wallets.load(balances: try await storage.walletBalances())
+        if let key = config.stripeSecretKey, let webhookSecret = config.stripeWebhookSecret {
+            let wallets = self.wallets
+            let b = Billing(stripe: StripeClient(base: config.stripeAPIBase, secretKey: key, http: httpClient), webhookSecret: webhookSecret,
+                            storage: storage, logger: logger, credit: { wallets.credit($0, $1) }, balance: { wallets.balance($0).balance })
+            try await b.load()
+            wallets.onDebit { b.walletDebited($0) }
+            billing = b
+        } else {
+            billing = nil
+        }
         let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, wallets: wallets, metrics: metrics, logger: logger)
         let router = AutoRouter(model: try RouterArtifact.load(path: config.routerModelPath), lowConfidence: config.routerLowConfidence)
         chat = ChatService(catalog: catalog, providers: providers, meter: meter, router: router)

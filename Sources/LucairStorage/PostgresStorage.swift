@@ -266,23 +266,90 @@ public final class PostgresStorage: Storage, SharedLimits {
         return out
     }
 
-    public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
+    public func move(_ m: WalletMove) async throws -> Bool {
         try await client.withTransaction(logger: logger) { conn in
-            let inserted = try await self.rows(Self.multiRowInsert("wallet_transfers", Self.transferColumns, 1) + " ON CONFLICT DO NOTHING RETURNING id",
-                [.text(WalletTransfer.topUpId(ref)), .text(tenantId), .text("topup"), .text("topup:" + source), .text("wallet:" + tenantId), .int(amountNano), .text(ref), .int(atMillis)], on: conn)
-            guard !inserted.isEmpty else { return false }
-            _ = try await self.rows("INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES ($1, 0, $2, '') ON CONFLICT DO NOTHING", [.text(tenantId), .text(Hex.encode(LedgerEntry.genesis))], on: conn)
-            guard let r = try await self.rows("SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = $1 FOR UPDATE", [.text(tenantId)], on: conn).first,
-                  var head = LedgerHead(seq: Self.int(r, "seq") ?? 0, hashHex: Self.text(r, "hash") ?? "", frontierText: Self.text(r, "frontier") ?? "") else {
-                throw StorageError.conflict("ledger head of \(tenantId) is unreadable")
+            if let event = m.eventId {
+                let fresh = try await self.rows(Self.numbered(BillingSQL.insertEvent) + " RETURNING event_id", [.text(m.source), .text(event), .int(m.atMillis)], on: conn)
+                guard !fresh.isEmpty else { return false }
             }
-            let e = head.append(tenantId: tenantId, kind: "topup", ref: ref, body: WalletTransfer.topUpBody(amountNano: amountNano, source: source, atMillis: atMillis))
+            let inserted = try await self.rows(Self.multiRowInsert("wallet_transfers", Self.transferColumns, 1) + " ON CONFLICT DO NOTHING RETURNING id", m.transferValues, on: conn)
+            guard !inserted.isEmpty else { return false }
+            _ = try await self.rows("INSERT INTO ledger_heads (tenant_id, seq, hash, frontier) VALUES ($1, 0, $2, '') ON CONFLICT DO NOTHING", [.text(m.tenantId), .text(Hex.encode(LedgerEntry.genesis))], on: conn)
+            guard let r = try await self.rows("SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = $1 FOR UPDATE", [.text(m.tenantId)], on: conn).first,
+                  var head = LedgerHead(seq: Self.int(r, "seq") ?? 0, hashHex: Self.text(r, "hash") ?? "", frontierText: Self.text(r, "frontier") ?? "") else {
+                throw StorageError.conflict("ledger head of \(m.tenantId) is unreadable")
+            }
+            let e = head.append(tenantId: m.tenantId, kind: m.kind.rawValue, ref: m.ref, body: m.ledgerBody)
             _ = try await self.rows(Self.multiRowInsert("ledger_entries", ["tenant_id", "seq", "kind", "ref", "canonical", "hash", "created_at_ms"], 1),
-                [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(String(decoding: e.canonical, as: UTF8.self)), .text(Hex.encode(e.hash)), .int(atMillis)], on: conn)
+                [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(String(decoding: e.canonical, as: UTF8.self)), .text(Hex.encode(e.hash)), .int(m.atMillis)], on: conn)
             _ = try await self.rows("UPDATE ledger_heads SET seq = $2, hash = $3, frontier = $4 WHERE tenant_id = $1",
-                [.text(tenantId), .int(head.seq), .text(Hex.encode(head.hash)), .text(head.frontierText)], on: conn)
+                [.text(m.tenantId), .int(head.seq), .text(Hex.encode(head.hash)), .text(head.frontierText)], on: conn)
             return true
         }
+    }
+
+    /// `?` placeholders (the SQL both databases share) as PostgreSQL's `$1, $2, …`.
+    static func numbered(_ sql: String) -> String {
+        var out = "", n = 0
+        for c in sql {
+            if c == "?" { n += 1; out += "$\(n)" } else { out.append(c) }
+        }
+        return out
+    }
+
+    public func walletTransfers(sinceMillis: Int64) async throws -> [WalletTransferRow] {
+        try await rows(Self.numbered(BillingSQL.transfersSince), [.int(sinceMillis)]).map { r in
+            WalletTransferRow(tenantId: Self.text(r, "tenant_id") ?? "", kind: Self.text(r, "kind") ?? "", debit: Self.text(r, "debit") ?? "",
+                              credit: Self.text(r, "credit") ?? "", amountNano: Self.int(r, "amount_nano") ?? 0, ref: Self.text(r, "ref") ?? "",
+                              createdAtMillis: Self.int(r, "created_at_ms") ?? 0)
+        }
+    }
+
+    public func billingAccounts() async throws -> [BillingAccount] {
+        try await rows("SELECT \(BillingSQL.accountColumns) FROM billing_accounts").map { r in
+            BillingAccount.read(text: { Self.text(r, $0) }, int: { Self.int(r, $0) })
+        }
+    }
+
+    public func putBillingAccount(_ a: BillingAccount) async throws {
+        _ = try await rows(Self.numbered(BillingSQL.putAccount), a.values)
+    }
+
+    public func startRecharge(_ r: Recharge, monthlyCapCents: Int64) async throws -> Bool {
+        try await client.withTransaction(logger: logger) { conn in
+            // Serialises this tenant's recharges, so two replicas cannot both pass the cap check.
+            _ = try await self.rows("SELECT pg_advisory_xact_lock(hashtext($1))", [.text("recharge:" + r.tenantId)], on: conn)
+            let spent = try await self.rows(Self.numbered(BillingSQL.rechargedThisMonth), [.text(r.tenantId), .text(r.month)], on: conn).first.flatMap { Self.int($0, "total") } ?? 0
+            guard spent + r.amountCents <= monthlyCapCents else { return false }
+            let inserted = try await self.rows(Self.numbered(BillingSQL.insertRecharge) + " RETURNING id",
+                [.text(r.id), .text(r.tenantId), .int(r.amountCents), .text(r.month), .int(r.createdAtMillis)], on: conn)
+            return !inserted.isEmpty
+        }
+    }
+
+    public func finishRecharge(id: String, status: Recharge.Status, paymentIntent: String?, error: String?) async throws {
+        _ = try await rows(Self.numbered(BillingSQL.finishRecharge), [.text(status.rawValue), paymentIntent.map { .text($0) } ?? .null, error.map { .text($0) } ?? .null, .text(id)])
+    }
+
+    public func recharges(tenantId: String) async throws -> [Recharge] {
+        try await rows("SELECT \(BillingSQL.rechargeColumns) FROM recharges WHERE tenant_id = $1 ORDER BY created_at_ms", [.text(tenantId)]).map { r in
+            Recharge.read(text: { Self.text(r, $0) }, int: { Self.int(r, $0) })
+        }
+    }
+
+    public func claimIdempotency(scope: String, key: String, requestHash: String, atMillis: Int64) async throws -> IdempotencyClaim {
+        let fresh = try await rows(Self.numbered(BillingSQL.claimKey) + " RETURNING key", [.text(scope), .text(key), .text(requestHash), .int(atMillis)])
+        if !fresh.isEmpty { return .claimed }
+        let row = try await rows(Self.numbered(BillingSQL.readKey), [.text(scope), .text(key)]).first
+        return BillingSQL.claim(hash: requestHash, stored: row.map { (Self.text($0, "request_hash") ?? "", Self.int($0, "status"), Self.text($0, "body")) })
+    }
+
+    public func finishIdempotency(scope: String, key: String, status: Int, body: String) async throws {
+        _ = try await rows(Self.numbered(BillingSQL.finishKey), [.int(Int64(status)), .text(body), .text(scope), .text(key)])
+    }
+
+    public func dropIdempotency(scope: String, key: String) async throws {
+        _ = try await rows(Self.numbered(BillingSQL.dropKey), [.text(scope), .text(key)])
     }
 
     static func chunks<T>(_ a: [T], columns: Int) -> [ArraySlice<T>] {

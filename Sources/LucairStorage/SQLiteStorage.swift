@@ -195,17 +195,84 @@ public final class SQLiteStorage: Storage {
         }
     }
 
-    public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
+    public func move(_ m: WalletMove) async throws -> Bool {
         try await db.write { db in
-            try db.execute(sql: Self.insertTransferSQL, arguments: [WalletTransfer.topUpId(ref), tenantId, "topup", "topup:" + source, "wallet:" + tenantId, amountNano, ref, atMillis])
+            if let event = m.eventId {
+                try db.execute(sql: BillingSQL.insertEvent, arguments: [m.source, event, m.atMillis])
+                guard db.changesCount > 0 else { return false }
+            }
+            try db.execute(sql: Self.insertTransferSQL, arguments: Self.args(m.transferValues))
             guard db.changesCount > 0 else { return false }
-            var head = try Self.head(tenantId, db)
-            let e = head.append(tenantId: tenantId, kind: "topup", ref: ref, body: WalletTransfer.topUpBody(amountNano: amountNano, source: source, atMillis: atMillis))
+            var head = try Self.head(m.tenantId, db)
+            let e = head.append(tenantId: m.tenantId, kind: m.kind.rawValue, ref: m.ref, body: m.ledgerBody)
             try db.execute(sql: "INSERT INTO ledger_entries (tenant_id, seq, kind, ref, canonical, hash, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [e.tenantId, e.seq, e.kind, e.ref, String(decoding: e.canonical, as: UTF8.self), Hex.encode(e.hash), atMillis])
-            try Self.putHeads([tenantId: head], db)
+                           arguments: [e.tenantId, e.seq, e.kind, e.ref, String(decoding: e.canonical, as: UTF8.self), Hex.encode(e.hash), m.atMillis])
+            try Self.putHeads([m.tenantId: head], db)
             return true
         }
+    }
+
+    public func walletTransfers(sinceMillis: Int64) async throws -> [WalletTransferRow] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: BillingSQL.transfersSince, arguments: [sinceMillis]).map {
+                WalletTransferRow(tenantId: $0["tenant_id"], kind: $0["kind"], debit: $0["debit"], credit: $0["credit"],
+                                  amountNano: $0["amount_nano"], ref: $0["ref"], createdAtMillis: $0["created_at_ms"])
+            }
+        }
+    }
+
+    public func billingAccounts() async throws -> [BillingAccount] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(BillingSQL.accountColumns) FROM billing_accounts").map { r in
+                BillingAccount.read(text: { r[$0] }, int: { r[$0] })
+            }
+        }
+    }
+
+    public func putBillingAccount(_ a: BillingAccount) async throws {
+        try await db.write { db in try db.execute(sql: BillingSQL.putAccount, arguments: Self.args(a.values)) }
+    }
+
+    public func startRecharge(_ r: Recharge, monthlyCapCents: Int64) async throws -> Bool {
+        try await db.write { db in
+            let spent = try Int64.fetchOne(db, sql: BillingSQL.rechargedThisMonth, arguments: [r.tenantId, r.month]) ?? 0
+            guard spent + r.amountCents <= monthlyCapCents else { return false }
+            do {
+                try db.execute(sql: BillingSQL.insertRecharge, arguments: [r.id, r.tenantId, r.amountCents, r.month, r.createdAtMillis])
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+                return false  // one is already pending
+            }
+            return db.changesCount > 0
+        }
+    }
+
+    public func finishRecharge(id: String, status: Recharge.Status, paymentIntent: String?, error: String?) async throws {
+        try await db.write { db in try db.execute(sql: BillingSQL.finishRecharge, arguments: [status.rawValue, paymentIntent, error, id]) }
+    }
+
+    public func recharges(tenantId: String) async throws -> [Recharge] {
+        try await db.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(BillingSQL.rechargeColumns) FROM recharges WHERE tenant_id = ? ORDER BY created_at_ms", arguments: [tenantId]).map { r in
+                Recharge.read(text: { r[$0] }, int: { r[$0] })
+            }
+        }
+    }
+
+    public func claimIdempotency(scope: String, key: String, requestHash: String, atMillis: Int64) async throws -> IdempotencyClaim {
+        try await db.write { db in
+            try db.execute(sql: BillingSQL.claimKey, arguments: [scope, key, requestHash, atMillis])
+            if db.changesCount > 0 { return .claimed }
+            let row = try Row.fetchOne(db, sql: BillingSQL.readKey, arguments: [scope, key])
+            return BillingSQL.claim(hash: requestHash, stored: row.map { ($0["request_hash"], $0["status"], $0["body"]) })
+        }
+    }
+
+    public func finishIdempotency(scope: String, key: String, status: Int, body: String) async throws {
+        try await db.write { db in try db.execute(sql: BillingSQL.finishKey, arguments: [status, body, scope, key]) }
+    }
+
+    public func dropIdempotency(scope: String, key: String) async throws {
+        try await db.write { db in try db.execute(sql: BillingSQL.dropKey, arguments: [scope, key]) }
     }
 
     public func ledgerTenants() async throws -> [String] {

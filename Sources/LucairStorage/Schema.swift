@@ -118,8 +118,12 @@ enum Schema {
             ]),
         Migration(version: 4, name: "ledger", sqlite: ledger(bigint: "INTEGER"), postgres: ledger(bigint: "BIGINT")),
         // Wallets as balanced books: every transfer moves an amount from one account to another, so
-        // debits always equal credits. Accounts: `wallet:<tenant>`, `revenue`, `topup:<source>`.
+        // debits always equal credits. Accounts: `wallet:<tenant>`, `revenue`, `topup:<source>`,
+        // `refund:<source>`, `dispute:<source>`.
         Migration(version: 5, name: "wallet_transfers", sqlite: wallets(bigint: "INTEGER"), postgres: wallets(bigint: "BIGINT")),
+        // Billing (Stripe): provider events processed once, customer links and auto-recharge
+        // settings, recharge attempts, Idempotency-Keys of our own top-up API.
+        Migration(version: 6, name: "billing", sqlite: BillingSQL.migration(bigint: "INTEGER"), postgres: BillingSQL.migration(bigint: "BIGINT")),
     ]
 
     static func wallets(bigint: String) -> [String] {

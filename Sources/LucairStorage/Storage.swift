@@ -145,9 +145,35 @@ public protocol Storage: Sendable {
     // Wallets (balanced transfers between accounts; usage debits are written by `insertUsage`).
     /// Each tenant's wallet balance from its transfers.
     func walletBalances() async throws -> [String: NanoUSD]
-    /// Credits a wallet (a top-up) and chains a `topup` ledger entry, in one transaction.
-    /// Idempotent by `ref`: returns false when that top-up was already recorded.
-    func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool
+    /// Records a top-up, refund or dispute: its transfer, its ledger entry and (when it has one) its
+    /// provider event, in one transaction. Returns false, changing nothing, when that event or that
+    /// (kind, ref) was already recorded.
+    func move(_ m: WalletMove) async throws -> Bool
+    /// Transfers other than usage since a time, oldest first (reconciliation).
+    func walletTransfers(sinceMillis: Int64) async throws -> [WalletTransferRow]
+
+    // Billing.
+    func billingAccounts() async throws -> [BillingAccount]
+    func putBillingAccount(_ a: BillingAccount) async throws
+    /// Inserts a pending recharge unless one is already in flight for the tenant or it would take
+    /// the month past `monthlyCapCents`; returns whether it was inserted.
+    func startRecharge(_ r: Recharge, monthlyCapCents: Int64) async throws -> Bool
+    /// Ends a pending recharge (a finished one is left as it is).
+    func finishRecharge(id: String, status: Recharge.Status, paymentIntent: String?, error: String?) async throws
+    func recharges(tenantId: String) async throws -> [Recharge]
+    /// Claims an Idempotency-Key for a request whose body hashes to `requestHash`.
+    func claimIdempotency(scope: String, key: String, requestHash: String, atMillis: Int64) async throws -> IdempotencyClaim
+    /// Stores the answer replayed for the key.
+    func finishIdempotency(scope: String, key: String, status: Int, body: String) async throws
+    /// Releases a claim whose request failed before it had an answer, so it can be retried.
+    func dropIdempotency(scope: String, key: String) async throws
+}
+
+extension Storage {
+    /// An operator's (or a test's) credit: a `topup` move without a provider event.
+    public func topUp(tenantId: String, amountNano: NanoUSD, source: String, ref: String, atMillis: Int64) async throws -> Bool {
+        try await move(WalletMove(tenantId: tenantId, kind: .topup, amountNano: amountNano, source: source, ref: ref, atMillis: atMillis))
+    }
 }
 
 /// A transfer of a usage debit: the wallet pays revenue, keyed by the request id.
@@ -160,9 +186,6 @@ enum WalletTransfer {
     /// A transfer's id follows from its kind and reference, which are unique together.
     static func topUpId(_ ref: String) -> String { "tr_topup_" + ref }
 
-    static func topUpBody(amountNano: NanoUSD, source: String, atMillis: Int64) -> JSONValue {
-        ["at": .int(atMillis), "amount_nano": .int(amountNano), "debit": .string("topup:" + source), "credit": "wallet"]
-    }
 }
 
 /// Chains usage records onto their tenants' heads: the part of `insertUsage` both databases share.

@@ -41,6 +41,13 @@ public final class Wallets: Sendable {
         state.withLock { s in (s[tenantId]?.balance ?? 0, s[tenantId]?.held ?? 0) }
     }
 
+    /// Called with the tenant after each debit (auto-recharge watches balances this way).
+    let debitWatcher = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    public func onDebit(_ f: @escaping @Sendable (String) -> Void) { debitWatcher.withLock { $0 = f } }
+
+    /// Adds `amount` (negative for a refund or a dispute: the balance may go below zero, and then
+    /// every request fails closed until it is paid back).
     public func credit(_ tenantId: String, _ amount: NanoUSD) {
         state.withLock { $0[tenantId, default: State()].balance += amount }
     }
@@ -75,6 +82,7 @@ public final class Wallets: Sendable {
             s[h.tenantId] = w
             return charge
         }
+        if charge > 0, let watch = debitWatcher.withLock({ $0 }) { watch(h.tenantId) }
         if charge < cost {
             logger.error("request cost more than its hold and the wallet could pay; the difference is written off", metadata: ["tenant": "\(h.tenantId)", "cost_nano": "\(cost)", "charged_nano": "\(charge)"])
         }

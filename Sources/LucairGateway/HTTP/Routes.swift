@@ -25,6 +25,7 @@ struct Routes {
         router.post("/v1/route") { request, context in try await self.route(request, context) }
         router.get("/v1/usage") { request, context in try await self.usage(request, context) }
         AdminRoutes(routes: self).register(on: router)
+        BillingRoutes(admin: AdminRoutes(routes: self)).register(on: router)
     }
 
     /// The caller's principal, checked against the key's expiry, endpoint scope and IP allow-list.
