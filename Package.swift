@@ -111,6 +111,7 @@ let package = Package(
         .testTarget(name: "LucairLedgerTests", dependencies: ["LucairLedger", "LucairCore", "LucairWire",
                                                            .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LucairRouterTests", dependencies: ["LucairRouter", "LucairCore", "LucairWire"]),
+        .testTarget(name: "LucairBillingTests", dependencies: ["LucairBilling", "LucairStorage", "LucairWire"]),
         .testTarget(name: "LucairCoreTests", dependencies: ["LucairCore", "LucairWire"]),
         .testTarget(name: "LucairGatewayTests", dependencies: [
             "LucairGateway", "LucairFakes", "LucairLedger", "LucairStorage",

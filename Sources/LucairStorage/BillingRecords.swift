@@ -61,6 +61,11 @@ public struct WalletTransferRow: Sendable, Equatable {
     public var amountNano: NanoUSD
     public var ref: String
     public var createdAtMillis: Int64
+
+    public init(tenantId: String, kind: String, debit: String, credit: String, amountNano: NanoUSD, ref: String, createdAtMillis: Int64) {
+        self.tenantId = tenantId; self.kind = kind; self.debit = debit; self.credit = credit
+        self.amountNano = amountNano; self.ref = ref; self.createdAtMillis = createdAtMillis
+    }
 }
 
 /// A tenant's link to the payment provider and its auto-recharge settings.
@@ -159,7 +164,7 @@ enum BillingSQL {
     static let insertEvent = "INSERT INTO processed_events (source, event_id, received_at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
     static let rechargeColumns = "id, tenant_id, amount_cents, status, payment_intent, error, month, created_at_ms"
     /// Spent or in flight this month: what the cap counts.
-    static let rechargedThisMonth = "SELECT COALESCE(SUM(amount_cents), 0) AS total FROM recharges WHERE tenant_id = ? AND month = ? AND status <> 'failed'"
+    static let rechargedThisMonth = "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) AS total FROM recharges WHERE tenant_id = ? AND month = ? AND status <> 'failed'"
     static let insertRecharge = "INSERT INTO recharges (\(rechargeColumns)) VALUES (?, ?, ?, 'pending', NULL, NULL, ?, ?) ON CONFLICT DO NOTHING"
     static let finishRecharge = "UPDATE recharges SET status = ?, payment_intent = COALESCE(?, payment_intent), error = ? WHERE id = ? AND status = 'pending'"
     static let claimKey = "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_ms) VALUES (?, ?, ?, NULL, NULL, ?) ON CONFLICT DO NOTHING"

@@ -136,8 +136,8 @@ enum Schema {
 
     /// Balance of every wallet account: credits in, debits out.
     static let walletBalancesSQL = """
-        SELECT tenant_id, SUM(CASE WHEN credit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END)
-          - SUM(CASE WHEN debit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END) AS balance
+        SELECT tenant_id, CAST(SUM(CASE WHEN credit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END)
+          - SUM(CASE WHEN debit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END) AS BIGINT) AS balance
         FROM wallet_transfers GROUP BY tenant_id
         """
 
@@ -194,13 +194,13 @@ enum Schema {
     }
 
     static let usageSummarySQL = """
-        SELECT key_id, tier, model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(cached_input_tokens) AS cached_input_tokens,
-               SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_nano) AS cost_nano
+        SELECT key_id, tier, model, COUNT(*) AS requests, CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(cached_input_tokens) AS BIGINT) AS cached_input_tokens,
+               CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, CAST(SUM(cost_nano) AS BIGINT) AS cost_nano
         FROM usage_records WHERE tenant_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3
         GROUP BY key_id, tier, model ORDER BY key_id, tier, model
         """
 
-    static let spendSQL = "SELECT tenant_id, key_id, SUM(cost_nano) AS cost_nano FROM usage_records WHERE created_at_ms >= $1 GROUP BY tenant_id, key_id"
+    static let spendSQL = "SELECT tenant_id, key_id, CAST(SUM(cost_nano) AS BIGINT) AS cost_nano FROM usage_records WHERE created_at_ms >= $1 GROUP BY tenant_id, key_id"
 
     /// Usage record columns in insert order. These SQL types mean the same in SQLite and PostgreSQL.
     static let usageColumns: [(name: String, type: String)] = {
