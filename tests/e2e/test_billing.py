@@ -20,6 +20,7 @@ import pytest
 
 from conftest import BIN_DIR, ManagedProcess, _binary, _env, _start_gateway, lucair_config
 from e2e_helpers import ADMIN_KEY, httpx
+from test_admin import check
 
 WHSEC = "whsec_lucair_e2e_secret"
 NANO_PER_CENT = 10_000_000
@@ -122,8 +123,10 @@ def _chat(c: httpx.Client, max_tokens: int = 16) -> httpx.Response:
 
 def test_checkout_credits_once_and_only_after_payment(billed, stripe_fake: Stripe) -> None:
     tenant, c = _tenant(billed)
+    document = c.get("/openapi.json").json()
     r = c.post(f"/admin/v1/tenants/{tenant}/billing/checkout", json={"amount_cents": 2500, "success_url": "https://app.test/ok", "cancel_url": "https://app.test/no"})
     assert r.status_code == 201, r.text
+    check(document, "Checkout", r.json())
     session = r.json()
     assert session["url"].startswith("https://") and session["credited"] is False
     time.sleep(0.5)
@@ -134,6 +137,7 @@ def test_checkout_credits_once_and_only_after_payment(billed, stripe_fake: Strip
     time.sleep(1.0)
     assert _wallet(c, tenant) == 2500 * NANO_PER_CENT
     account = c.get(f"/admin/v1/tenants/{tenant}/billing").json()
+    check(document, "BillingAccount", account)
     assert account["customer"].startswith("cus_") and account["payment_method"].startswith("pm_"), "the card is saved for auto-recharge"
     # The answer is now a paid request (the wallet covers it).
     assert _chat(c).status_code == 200
@@ -147,6 +151,7 @@ def test_forged_stale_duplicate_and_reordered_webhooks(billed, stripe_fake: Stri
     try:
         r = c.post(f"/admin/v1/tenants/{tenant}/billing/topups", json={"amount_cents": 1000})
         assert r.status_code == 201 and r.json()["status"] == "succeeded" and r.json()["credited"] is False, r.text
+        check(c.get("/openapi.json").json(), "CardTopUp", r.json())
         assert _wallet(c, tenant) == 0, "the API's answer is not a credit: only the webhook is"
         pending = stripe_fake.control("events")["pending"]
         assert pending >= 1

@@ -99,7 +99,8 @@ enum AdminOpenAPI {
                 "Wallet": [
                     "type": "object", "required": ["object", "tenant_id", "balance_nano", "held_nano", "available_nano", "balance_usd"],
                     "properties": [
-                        "object": ["const": "wallet"], "tenant_id": ["type": "string"], "balance_nano": ["type": "integer", "minimum": 0],
+                        // Negative after a refund or a dispute of money already spent: requests then fail closed.
+                        "object": ["const": "wallet"], "tenant_id": ["type": "string"], "balance_nano": ["type": "integer"],
                         "held_nano": ["type": "integer", "minimum": 0], "available_nano": ["type": "integer", "minimum": 0],
                         "balance_usd": ["type": "string"], "credited": ["type": "boolean"],
                     ],
@@ -108,6 +109,45 @@ enum AdminOpenAPI {
                     "type": "object", "required": ["amount_nano", "reference"],
                     "properties": ["amount_nano": ["type": "integer", "minimum": 1], "reference": ["type": "string", "minLength": 1, "maxLength": 128],
                                    "source": ["type": "string"]],
+                ],
+                "BillingAccount": [
+                    "type": "object", "required": ["object", "tenant_id", "customer", "payment_method", "auto_recharge", "wallet"],
+                    "properties": [
+                        "object": ["const": "billing_account"], "tenant_id": ["type": "string"], "customer": ["type": ["string", "null"]],
+                        "payment_method": ["type": ["string", "null"]], "wallet": ref("Wallet"),
+                        "auto_recharge": [
+                            "type": "object", "required": ["enabled", "threshold_cents", "amount_cents", "monthly_cap_cents", "paused_reason"],
+                            "properties": ["enabled": ["type": "boolean"], "threshold_cents": nullableInt, "amount_cents": ["type": "integer"],
+                                           "monthly_cap_cents": ["type": "integer"], "paused_reason": ["type": ["string", "null"]]],
+                        ],
+                        "recharges": ["type": "array", "items": [
+                            "type": "object", "required": ["id", "amount_cents", "status"],
+                            "properties": ["id": ["type": "string"], "amount_cents": ["type": "integer"], "status": ["enum": ["pending", "succeeded", "failed"]],
+                                           "payment_intent": ["type": ["string", "null"]], "error": ["type": ["string", "null"]]],
+                        ]],
+                    ],
+                ],
+                "SetPaymentMethod": ["type": "object", "required": ["payment_method"], "properties": ["payment_method": ["type": "string"]]],
+                "AutoRecharge": [
+                    "type": "object",
+                    "properties": ["threshold_cents": nullableInt, "amount_cents": ["type": "integer", "minimum": 1], "monthly_cap_cents": ["type": "integer", "minimum": 1]],
+                ],
+                "CreateCheckout": [
+                    "type": "object", "required": ["amount_cents", "success_url", "cancel_url"],
+                    "properties": ["amount_cents": ["type": "integer", "minimum": 1], "success_url": ["type": "string"], "cancel_url": ["type": "string"]],
+                ],
+                "Checkout": [
+                    "type": "object", "required": ["object", "id", "url", "amount_cents", "credited"],
+                    "properties": ["object": ["const": "checkout"], "id": ["type": "string"], "url": ["type": "string"], "amount_cents": ["type": "integer"], "credited": ["const": false]],
+                ],
+                "CreateCardTopUp": [
+                    "type": "object", "required": ["amount_cents"],
+                    "properties": ["amount_cents": ["type": "integer", "minimum": 1], "payment_method": ["type": "string"]],
+                ],
+                "CardTopUp": [
+                    "type": "object", "required": ["object", "id", "payment_intent", "status", "amount_cents", "credited"],
+                    "properties": ["object": ["const": "topup"], "id": ["type": "string"], "payment_intent": ["type": "string"], "status": ["type": "string"],
+                                   "amount_cents": ["type": "integer"], "credited": ["const": false], "client_secret": ["type": "string"]],
                 ],
                 "ErrorResponse": [
                     "type": "object", "required": ["error"],
@@ -145,6 +185,21 @@ enum AdminOpenAPI {
             ],
             "/admin/v1/tenants/{tenant}/wallet/topups": [
                 "post": op("Credit a wallet (operator), exactly once per reference: 201 when credited, 200 when that reference was already", 201, "Wallet", body: "TopUp", params: ["tenant"]),
+            ],
+            "/admin/v1/tenants/{tenant}/billing": [
+                "get": op("Card billing: the Stripe customer, saved card, auto-recharge settings and attempts, wallet", 200, "BillingAccount", params: ["tenant"]),
+            ],
+            "/admin/v1/tenants/{tenant}/billing/payment_method": [
+                "post": op("Save a card (a Stripe PaymentMethod) for top-ups and auto-recharge; un-pauses auto-recharge", 200, "BillingAccount", body: "SetPaymentMethod", params: ["tenant"]),
+            ],
+            "/admin/v1/tenants/{tenant}/billing/auto_recharge": [
+                "put": op("Auto-recharge: below threshold_cents, charge the saved card amount_cents, at most monthly_cap_cents a month (null threshold: off)", 200, "BillingAccount", body: "AutoRecharge", params: ["tenant"]),
+            ],
+            "/admin/v1/tenants/{tenant}/billing/checkout": [
+                "post": op("A Stripe Checkout Session for a top-up; the wallet is credited when Stripe confirms the payment", 201, "Checkout", body: "CreateCheckout", params: ["tenant"]),
+            ],
+            "/admin/v1/tenants/{tenant}/billing/topups": [
+                "post": op("Charge the card now (Idempotency-Key honoured); credited when Stripe's webhook confirms the payment", 201, "CardTopUp", body: "CreateCardTopUp", params: ["tenant"]),
             ],
             "/admin/v1/tenants/{tenant}/usage": [
                 "get": op("Usage by key, tier and model for a period (query: from, to as Unix seconds; default the last 30 days)", 200, "Usage", params: ["tenant"]),
