@@ -32,6 +32,10 @@ public struct LucairConfig: Sendable {
     public var stripeSecretKey: String?
     public var stripeWebhookSecret: String?
     public var stripeAPIBase: String = "https://api.stripe.com"
+    /// Serving: how long a request waits for a local slot before spilling, and the breakers.
+    public var spillWaitMs: Int = 50
+    public var breakerFailures: Int = 5
+    public var breakerCoolDownMs: Int = 10_000
     public var source: String = "(embedded default)"
 
     public init() {}
@@ -68,10 +72,13 @@ public struct Deployment: Sendable, Equatable {
     public var totalTimeoutMs: Int
     /// Anthropic needs max_tokens; used when the client sent none.
     public var defaultMaxTokens: Int
+    /// Requests this deployment serves at once (a local engine's slots); nil: no limit kept here.
+    /// Every alias and tier that names the deployment shares its slots.
+    public var capacity: Int?
 
     public init(name: String, kind: Kind, tier: Tier, url: String, model: String, upstreamModel: String? = nil,
                 apiKey: String? = nil, local: Bool? = nil, connectTimeoutMs: Int = 2_000, firstByteTimeoutMs: Int = 60_000,
-                totalTimeoutMs: Int = 600_000, defaultMaxTokens: Int = 4096) {
+                totalTimeoutMs: Int = 600_000, defaultMaxTokens: Int = 4096, capacity: Int? = nil) {
         self.name = name
         self.kind = kind
         self.tier = tier
@@ -84,6 +91,7 @@ public struct Deployment: Sendable, Equatable {
         self.firstByteTimeoutMs = firstByteTimeoutMs
         self.totalTimeoutMs = totalTimeoutMs
         self.defaultMaxTokens = defaultMaxTokens
+        self.capacity = capacity
     }
 }
 

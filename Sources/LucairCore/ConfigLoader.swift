@@ -87,7 +87,7 @@ public enum ConfigLoader {
             var c = LucairConfig()
             c.source = file
             guard case .object(let top) = root else { throw fail("", "expected a TOML document") }
-            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router", "ledger", "billing"], "")
+            try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router", "ledger", "billing", "serve"], "")
             if let s = try obj(top["server"], "server") {
                 try known(s, ["listen", "max_body_bytes", "log_level"], "server")
                 if let listen = try str(s, "listen", "server") {
@@ -116,6 +116,11 @@ public enum ConfigLoader {
                 throw fail("ledger.signing_key", "must be 32 bytes as 64 hex digits (generate one with `lucair ledger keygen`)")
             }
             c.checkpointIntervalSeconds = try int(ledger, "checkpoint_interval_s", "ledger", min: 1) ?? c.checkpointIntervalSeconds
+            let serve = try obj(top["serve"], "serve") ?? [:]
+            try known(serve, ["spill_wait_ms", "breaker_failures", "breaker_cool_down_ms"], "serve")
+            c.spillWaitMs = try int(serve, "spill_wait_ms", "serve", min: 0) ?? c.spillWaitMs
+            c.breakerFailures = try int(serve, "breaker_failures", "serve", min: 1) ?? c.breakerFailures
+            c.breakerCoolDownMs = try int(serve, "breaker_cool_down_ms", "serve", min: 1) ?? c.breakerCoolDownMs
             let billing = try obj(top["billing"], "billing") ?? [:]
             try known(billing, ["stripe_secret_key", "stripe_secret_key_env", "stripe_webhook_secret", "stripe_webhook_secret_env", "stripe_api_base"], "billing")
             c.stripeSecretKey = try secret(billing, "stripe_secret_key", "billing", defaultEnv: "STRIPE_SECRET_KEY")
@@ -233,7 +238,7 @@ public enum ConfigLoader {
         func deployment(_ v: JSONValue, tier: Tier, path: String) throws -> Deployment {
             guard let o = try obj(v, path) else { throw fail(path, "expected a table") }
             try known(o, ["name", "kind", "url", "model", "upstream_model", "api_key", "api_key_env", "local",
-                          "connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "default_max_tokens"], path)
+                          "connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "default_max_tokens", "capacity"], path)
             let kindName = try str(o, "kind", path, required: true)!
             guard let kind = Deployment.Kind(rawValue: kindName) else {
                 throw fail("\(path).kind", "unknown upstream kind \"\(kindName)\" (expected openai_compatible or anthropic)")
@@ -251,7 +256,8 @@ public enum ConfigLoader {
                 connectTimeoutMs: try int(o, "connect_timeout_ms", path, min: 1) ?? 2_000,
                 firstByteTimeoutMs: try int(o, "first_byte_timeout_ms", path, min: 1) ?? 60_000,
                 totalTimeoutMs: try int(o, "total_timeout_ms", path, min: 1) ?? 600_000,
-                defaultMaxTokens: try int(o, "default_max_tokens", path, min: 1) ?? 4096)
+                defaultMaxTokens: try int(o, "default_max_tokens", path, min: 1) ?? 4096,
+                capacity: try int(o, "capacity", path, min: 1))
         }
     }
 }

@@ -33,7 +33,7 @@ struct FakeAnthropic {
         let script = defaults.applying(directiveIn: messages.map { m in
             // Directives read from user text blocks.
             ["role": m["role"] ?? "user", "content": m["content"] ?? ""]
-        })
+        }, model: body["model"]?.stringValue)
         if script.latencyMs > 0 { try await Task.sleep(for: .milliseconds(script.latencyMs)) }
         if script.status != 200 { return error(script.status, "scripted failure \(script.status)", retryAfter: script.retryAfter) }
 

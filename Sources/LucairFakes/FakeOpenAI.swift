@@ -13,7 +13,7 @@ struct FakeOpenAI {
     func chat(_ body: JSONValue) async throws -> Response {
         stats.saw(openAI: body)
         let messages = body["messages"]?.arrayValue ?? []
-        let script = defaults.applying(directiveIn: messages)
+        let script = defaults.applying(directiveIn: messages, model: body["model"]?.stringValue)
         if script.latencyMs > 0 { try await Task.sleep(for: .milliseconds(script.latencyMs)) }
         if script.status != 200 {
             var headers: HTTPFields = [.contentType: "application/json"]

@@ -4,6 +4,8 @@ import LucairWire
 /// request overrides them with a directive anywhere in its last user message:
 /// `[fake status=529 retry_after=2 chunks=8 chunk_delay_ms=20 latency_ms=5 disconnect_after=3 error_after=4
 ///   no_usage=1 input_tokens=100 output_tokens=20 cache_read=100 cache_write=50 parallel=1 text=hello_world]`.
+/// `only=MODEL` applies the directive only to requests for that upstream model (one deployment of
+/// several fails while the others answer).
 public struct FakeScript: Sendable {
     public var latencyMs = 0
     public var chunks = 4
@@ -26,8 +28,9 @@ public struct FakeScript: Sendable {
 
     public init() {}
 
-    public func applying(directiveIn messages: [JSONValue]) -> FakeScript {
+    public func applying(directiveIn messages: [JSONValue], model: String? = nil) -> FakeScript {
         var s = self
+        var only: String?
         guard let last = messages.last(where: { $0["role"]?.stringValue == "user" }) else { return s }
         let text: String
         switch last["content"] ?? .null {
@@ -55,9 +58,11 @@ public struct FakeScript: Sendable {
             case "input_tokens": s.inputTokens = Int(v)
             case "output_tokens": s.outputTokens = Int(v)
             case "text": s.text = v.replacingOccurrences(of: "_", with: " ")
+            case "only": only = v
             default: break
             }
         }
+        if let only, only != model { return self }
         return s
     }
 }

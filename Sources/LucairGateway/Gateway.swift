@@ -28,6 +28,8 @@ public final class Gateway: Sendable {
     public let limiter: RateLimiter
     public let ledger: LedgerService
     public let wallets: Wallets
+    /// In-flight counts, latency, breakers and local slots per deployment.
+    public let health: DeploymentHealth
     /// Card payments through Stripe; nil when no Stripe key is configured.
     public let billing: Billing?
     let httpClient: HTTPClient
@@ -69,7 +71,9 @@ public final class Gateway: Sendable {
         } else {
             billing = nil
         }
-        let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, wallets: wallets, metrics: metrics, logger: logger)
+        health = DeploymentHealth(deployments: config.deployments + config.embeddings, settings: .init(
+            failuresToOpen: config.breakerFailures, coolDown: .milliseconds(config.breakerCoolDownMs), slotWait: .milliseconds(config.spillWaitMs)))
+        let meter = Meter(prices: config.prices, usage: usage, limiter: limiter, wallets: wallets, metrics: metrics, health: health, logger: logger)
         let router = AutoRouter(model: try RouterArtifact.load(path: config.routerModelPath), lowConfidence: config.routerLowConfidence)
         chat = ChatService(catalog: catalog, providers: providers, meter: meter, router: router)
         embeddings = EmbeddingsService(deployments: config.embeddings, provider: providers.openAI, meter: meter)
@@ -150,6 +154,10 @@ public final class Gateway: Sendable {
             "status": degraded ? "degraded" : "ok",
             "storage": ["kind": .string(config.storageURL.hasPrefix("sqlite") ? "sqlite" : "postgres"), "migrations": .array(migrations.map { .int($0) })],
             "engines": .array(engineStates),
+            "deployments": .array(health.snapshot().map { d in
+                ["name": .string(d.name), "breaker": .string(d.state), "in_flight": .int(d.outstanding),
+                 "capacity": d.capacity.map { .int($0) } ?? nil, "latency_ewma_ms": .double((d.ewmaMillis * 10).rounded() / 10)]
+            }),
             "usage_writer": ["pending": .int(usage.pending)],
             "keys": ["refresh_error": keyRefreshError.map { .string($0) } ?? nil],
             "limits": ["shared": .bool(limiter.shared != nil), "shared_unreachable": .bool(limiter.degraded)],

@@ -38,6 +38,15 @@ public struct ModelCatalog: Sendable {
         return (r, t != routed)
     }
 
+    /// Where a request spills when its tier is busy or failing: every configured tier above
+    /// `tier` that `allowed` lets the key use, nearest first.
+    public func spillTargets(above tier: Tier, allowed: (Tier, String) -> Bool) -> [Resolution] {
+        Tier.allCases.filter { $0 > tier }.compactMap { t in
+            guard let r = resolution(tier: t, reason: "spill"), allowed(t, r.model) else { return nil }
+            return r
+        }
+    }
+
     func resolution(tier: Tier, reason: String) -> Resolution? {
         let ds = deployments.filter { $0.tier == tier }
         guard let first = ds.first else { return nil }

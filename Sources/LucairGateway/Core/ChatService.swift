@@ -76,6 +76,8 @@ public final class ChatService: Sendable {
         var route: RouteExplain?
         /// Who, when and under which admission: what the meter needs at the end.
         var metered: Meter.Request
+        /// The tier the request was resolved to, when it was served by a higher one (busy or failing).
+        var spilledFrom: Tier?
         var principal: Principal { metered.principal }
         var requestId: String { metered.requestId }
         var started: ContinuousClock.Instant { metered.started }
@@ -144,30 +146,68 @@ public final class ChatService: Sendable {
     }
 
     func servedBy(_ c: Context, _ d: Deployment) -> ServedBy {
-        ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name,
-                 reason: c.route.map { $0.decision.reasons.joined(separator: ",") } ?? c.resolution.reason,
-                 rateLimitHeaders: c.admission.headers, route: c.route)
+        var reason = c.route.map { $0.decision.reasons.joined(separator: ",") } ?? c.resolution.reason
+        if let from = c.spilledFrom { reason += ",spilled_from_\(from.rawValue)" }
+        var route = c.route
+        route?.decision.tier = c.resolution.tier
+        return ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name,
+                        reason: reason, rateLimitHeaders: c.admission.headers, route: route)
     }
 
-    func firstSuccess<T>(_ c: Context, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment) {
-        try await meter.firstSuccess(c.resolution.deployments, requestId: c.requestId, attempt)
+    /// Serves from the resolved tier; when every deployment there is busy or failing (and the
+    /// client named a tier or `auto`, not a concrete model), spills up the ladder to the next tier
+    /// the key may use — never above the plan's ceiling or the key's scopes, never down. When
+    /// nothing took the request because breakers kept deployments aside, those are tried anyway:
+    /// an upstream's own answer beats a hard fail.
+    func serve<T>(_ c: inout Context, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment, DeploymentHealth.Lease) {
+        let original = c.resolution, originalMetered = c.metered
+        var last: GatewayError
+        do {
+            return try await meter.firstSuccess(original.deployments, tier: original.tier, requestId: c.requestId, attempt)
+        } catch let e as GatewayError where e.retryable {
+            last = e
+        }
+        if original.reason != "explicit_model" {
+            for r in catalog.spillTargets(above: original.tier, allowed: c.principal.allows) {
+                do { try meter.rehold(&c.metered, model: r.model) } catch { break }  // the dearer tier is not covered
+                c.resolution = r
+                c.resolution.reason = original.reason
+                c.metered.tier = r.tier
+                c.metered.model = r.model
+                c.spilledFrom = original.tier
+                meter.metrics.spills(from: original.tier.rawValue, to: r.tier.rawValue, reason: last.code ?? last.type).increment()
+                do {
+                    return try await meter.firstSuccess(r.deployments, tier: r.tier, requestId: c.requestId, attempt)
+                } catch let e as GatewayError where e.retryable {
+                    if e.code != Meter.busyCode || last.code == Meter.busyCode { last = e }
+                }
+            }
+        }
+        guard last.code == Meter.busyCode else { throw last }
+        c.resolution = original
+        c.metered.tier = originalMetered.tier
+        c.metered.model = originalMetered.model
+        c.spilledFrom = nil
+        return try await meter.firstSuccess(original.deployments, tier: original.tier, requestId: c.requestId, force: true, attempt)
     }
 
     // MARK: non-streaming
 
     public func complete(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double? = nil) async throws -> (JSONValue, ServedBy, Bill) {
-        let c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
+        var c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
-        let outcome: ((JSONValue, TokenUsage?), Deployment)
+        let outcome: ((JSONValue, TokenUsage?), Deployment, DeploymentHealth.Lease)
+        let call = c.request
         do {
-            outcome = try await firstSuccess(c) { d in
-                try await providers.provider(for: d).complete(UpstreamCall(request: c.request, deployment: d, envelope: env))
+            outcome = try await serve(&c) { d in
+                try await providers.provider(for: d).complete(UpstreamCall(request: call, deployment: d, envelope: env))
             }
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e
         }
-        let ((body, reported), d) = outcome
+        let ((body, reported), d, lease) = outcome
+        meter.health.release(lease, .success(latency: .now - lease.started))
         let used = reported ?? TokenUsage(
             input: TokenEstimator.promptTokens(c.request),
             output: TokenEstimator.tokens(bytes: OpenAIRelay.generatedBytes(body)), estimated: true)
@@ -188,17 +228,20 @@ public final class ChatService: Sendable {
         let deployment: Deployment
         let upstream: UpstreamStream
         let envelope: ChunkEnvelope
+        /// The deployment's slot, held until the stream ends.
+        let lease: DeploymentHealth.Lease
     }
 
     /// Opens the upstream stream. Throws (before any byte reaches the client) when no deployment answers.
     public func openStream(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double? = nil) async throws -> OpenedStream {
-        let c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
+        var c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
+        let call = c.request
         do {
-            let (s, d) = try await firstSuccess(c) { d in
-                try await providers.provider(for: d).stream(UpstreamCall(request: c.request, deployment: d, envelope: env))
+            let (s, d, lease) = try await serve(&c) { d in
+                try await providers.provider(for: d).stream(UpstreamCall(request: call, deployment: d, envelope: env))
             }
-            return OpenedStream(servedBy: servedBy(c, d), context: c, deployment: d, upstream: s, envelope: env)
+            return OpenedStream(servedBy: servedBy(c, d), context: c, deployment: d, upstream: s, envelope: env, lease: lease)
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e
@@ -249,6 +292,8 @@ public final class ChatService: Sendable {
             status = 499
             errorType = "client_closed_request"
         }
+        // The slot is free once the upstream call is over; a mid-stream break counts against the deployment.
+        meter.health.release(s.lease, status == 200 || clientGone ? .success(latency: (ttft ?? (ContinuousClock.now - s.lease.started))) : .failure(retryAfter: nil))
         // Complete usage only when the upstream finished; otherwise count what was delivered.
         let used: TokenUsage
         if let reported, status == 200 {

@@ -40,7 +40,9 @@ struct EmbeddingsService: Sendable {
         let upstream: JSONValue
         let d: Deployment
         do {
-            (upstream, d) = try await meter.firstSuccess(candidates, requestId: requestId) { try await provider.embeddings(o, deployment: $0) }
+            let lease: DeploymentHealth.Lease
+            (upstream, d, lease) = try await meter.firstSuccess(candidates, tier: .baseline, requestId: requestId) { try await provider.embeddings(o, deployment: $0) }
+            meter.health.release(lease, .success(latency: .now - lease.started))
         } catch let e as GatewayError {
             meter.finish(request, deployment: first.name, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e

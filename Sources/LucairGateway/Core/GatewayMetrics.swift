@@ -35,6 +35,11 @@ public final class GatewayMetrics: Sendable {
         CoreMetrics.Counter(label: "lucair_route_decisions_total", dimensions: [("tier", tier), ("task", task), ("escalated", escalated ? "true" : "false")], factory: factory)
     }
 
+    /// Requests served by a tier above the one they were resolved to, and why.
+    public func spills(from: String, to: String, reason: String) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "lucair_spills_total", dimensions: [("from", from), ("to", to), ("reason", reason)], factory: factory)
+    }
+
     public func upstreamErrors(deployment: String, code: String) -> CoreMetrics.Counter {
         CoreMetrics.Counter(label: "lucair_upstream_errors_total", dimensions: [("deployment", deployment), ("code", code)], factory: factory)
     }

@@ -11,14 +11,17 @@ public struct Meter: Sendable {
     let limiter: RateLimiter
     let wallets: Wallets
     let metrics: GatewayMetrics
+    let health: DeploymentHealth
     let logger: Logger
 
-    public init(prices: PriceBook, usage: UsageWriter, limiter: RateLimiter, wallets: Wallets, metrics: GatewayMetrics, logger: Logger) {
+    public init(prices: PriceBook, usage: UsageWriter, limiter: RateLimiter, wallets: Wallets, metrics: GatewayMetrics,
+                health: DeploymentHealth = DeploymentHealth(deployments: []), logger: Logger) {
         self.prices = prices
         self.usage = usage
         self.limiter = limiter
         self.wallets = wallets
         self.metrics = metrics
+        self.health = health
         self.logger = logger
     }
 
@@ -34,6 +37,8 @@ public struct Meter: Sendable {
         var admission: RateLimiter.Admission
         /// A prepaid tenant's hold on its wallet (nil for tenants that only meter).
         var hold: Wallets.Hold? = nil
+        /// The token bounds the hold was computed from (a spill to a dearer tier holds again).
+        var holdBounds: (input: Int, output: Int) = (0, 0)
 
         public init(endpoint: String, requestId: String, principal: Principal, tier: Tier, model: String, stream: Bool,
                     started: ContinuousClock.Instant, createdAtMillis: Int64, admission: RateLimiter.Admission) {
@@ -54,6 +59,7 @@ public struct Meter: Sendable {
     /// give their rate-limit admission back.
     public func hold(_ r: inout Request, inputTokensMax: Int, outputTokensMax: Int) throws {
         guard r.principal.prepaid else { return }
+        r.holdBounds = (inputTokensMax, outputTokensMax)
         let price = prices.price(model: r.model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
         let worst = Int64(inputTokensMax) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(outputTokensMax) * price.output
         do {
@@ -92,20 +98,54 @@ public struct Meter: Sendable {
         return Bill(usage: u, costNano: record.costNano, priceVersion: record.priceVersion)
     }
 
-    /// Tries each deployment in turn while the failure is one another may not share.
-    func firstSuccess<T>(_ deployments: [Deployment], requestId: String, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment) {
+    /// Moves a prepaid request's hold to another model's prices (a spill to another tier): the old
+    /// hold is released, the new one taken, or the request keeps its old hold and this throws 402.
+    public func rehold(_ r: inout Request, model: String) throws {
+        guard let old = r.hold else { return }
+        var moved = r
+        moved.model = model
+        let price = prices.price(model: model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
+        let worst = Int64(r.holdBounds.input) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(r.holdBounds.output) * price.output
+        guard worst > old.amount else { return }
+        moved.hold = try wallets.reserve(r.principal.tenantId, worst)
+        _ = wallets.settle(old, cost: 0)
+        r.hold = moved.hold
+    }
+
+    static let busyCode = "deployments_busy"
+
+    static func busy(_ tier: Tier) -> GatewayError {
+        GatewayError(status: 503, type: "server_error", code: busyCode,
+                     message: "Every deployment of tier \(tier.rawValue) is busy or failing, and no tier this key may use could take the request. Retry shortly.",
+                     origin: .gateway, retryable: true, retryAfterSeconds: 1)
+    }
+
+    /// Tries the tier's deployments in `DeploymentHealth` order (least loaded of two first, broken
+    /// ones last). Each needs a slot (a bounded wait on a busy local engine); a failure another
+    /// deployment may not share moves on to the next. Returns the lease, which the caller gives back
+    /// with the outcome (a stream: when it ends).
+    func firstSuccess<T>(_ deployments: [Deployment], tier: Tier, requestId: String, force: Bool = false, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment, DeploymentHealth.Lease) {
         var last: GatewayError?
-        for d in deployments {
+        for d in health.order(deployments) {
+            guard let lease = await health.acquire(d, force: force) else {
+                metrics.upstreamErrors(deployment: d.name, code: "busy").increment()
+                continue
+            }
             do {
-                return (try await attempt(d), d)
+                return (try await attempt(d), d, lease)
             } catch let e as GatewayError {
+                let owned = e.retryable && e.origin != .client
+                health.release(lease, owned ? .failure(retryAfter: e.retryAfterSeconds.map { .seconds($0) }) : .neutral)
                 metrics.upstreamErrors(deployment: d.name, code: e.code ?? e.type).increment()
                 logger.warning("upstream failed", metadata: ["request_id": "\(requestId)", "deployment": "\(d.name)", "status": "\(e.status)", "code": "\(e.code ?? "")", "retryable": "\(e.retryable)"])
                 guard e.retryable else { throw e }
                 last = e
+            } catch {
+                health.release(lease, .neutral)
+                throw error
             }
         }
-        throw last ?? GatewayError(status: 503, type: "upstream_error", code: "no_deployment", message: "No deployment can serve this request.")
+        throw last ?? Self.busy(tier)
     }
 }
 

@@ -1,0 +1,154 @@
+import Foundation
+import LucairCore
+import LucairWire
+import Testing
+
+@testable import LucairGateway
+
+/// Serving under faults, against the fakes: breakers skip a dead deployment and probe it again,
+/// a 429's retry-after keeps a deployment aside, a saturated local engine spills up to Fast within
+/// the wait bound, and spilling never passes the plan's ceiling or the key's scopes.
+@Suite(.timeLimit(.minutes(3))) struct ServeTests {
+    /// Baseline: `dead-local` (nothing listens) and `fake-local`, or `fake-local` with one slot.
+    static func twoLocals(_ t: String, _ port: Int) -> String {
+        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
+            [serve]
+            breaker_failures = 2
+            breaker_cool_down_ms = 400
+            [[tiers.baseline.deployments]]
+            name = "dead-local"
+            kind = "openai_compatible"
+            url = "http://127.0.0.1:1/v1"
+            model = "ministral-8b"
+            [[tiers.baseline.deployments]]
+            name = "fake-local"
+            """)
+    }
+
+    static func oneSlot(_ t: String, _ port: Int) -> String {
+        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
+            [serve]
+            spill_wait_ms = 50
+            [[tiers.baseline.deployments]]
+            capacity = 1
+            name = "fake-local"
+            """)
+    }
+
+    func breaker(_ s: TestStack, _ name: String) -> String? {
+        s.gateway.health.snapshot().first { $0.name == name }?.state
+    }
+
+    @Test func aDeadDeploymentIsSkippedOnceItsBreakerOpensAndProbedAfterTheCoolDown() async throws {
+        try await TestStack.with(tweak: Self.twoLocals) { s in
+            for _ in 0..<12 {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+                #expect(r.status == 200 && r.headers["x-lucair-deployment"] == "fake-local")
+            }
+            // Two connection failures open it; after that it is not tried again while open.
+            #expect(breaker(s, "dead-local") == "open")
+            let attempts = s.gateway.health.snapshot().first { $0.name == "dead-local" }
+            #expect(attempts?.outstanding == 0)
+            try await Task.sleep(for: .milliseconds(450))
+            #expect(breaker(s, "dead-local") == "half_open")
+            // Probes go to it one at a time; it fails again and opens again. Clients never notice.
+            for _ in 0..<6 {
+                #expect(try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi")).status == 200)
+            }
+            #expect(breaker(s, "dead-local") == "open")
+            #expect(breaker(s, "fake-local") == "closed")
+        }
+    }
+
+    @Test func aRetryAfterKeepsADeploymentAsideAndRecoveryClosesIt() async throws {
+        // Two Baseline deployments on the fake; only `ministral-8b-b` answers 429 with retry-after.
+        let tweak: (String, Int) -> String = { t, port in
+            t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
+                [serve]
+                breaker_cool_down_ms = 300
+                [[tiers.baseline.deployments]]
+                name = "fake-local-b"
+                kind = "openai_compatible"
+                url = "http://127.0.0.1:\(port)/v1"
+                model = "ministral-8b"
+                upstream_model = "ministral-8b-b"
+                [[tiers.baseline.deployments]]
+                name = "fake-local"
+                """)
+        }
+        try await TestStack.with(tweak: tweak) { s in
+            var served: [String] = []
+            for _ in 0..<8 {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake status=429 retry_after=1 only=ministral-8b-b]"))
+                #expect(r.status == 200, "\(r.body)")  // the other deployment answers: no client-visible 429
+                served.append(r.headers["x-lucair-deployment"] ?? "")
+            }
+            #expect(Set(served) == ["fake-local"])
+            #expect(breaker(s, "fake-local-b") != "closed")  // open, or due for its probe on a slow machine
+            try await Task.sleep(for: .milliseconds(1100))  // retry-after passed: probed, and this time it answers
+            var recovered = false
+            for _ in 0..<10 where !recovered {
+                _ = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+                recovered = breaker(s, "fake-local-b") == "closed"
+            }
+            #expect(recovered)
+        }
+    }
+
+    @Test func aSaturatedLocalEngineSpillsToFastWithinTheBound() async throws {
+        try await TestStack.with(tweak: Self.oneSlot) { s in
+            // The only local slot is taken by a slow stream.
+            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true)) }
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(s.gateway.health.snapshot().first { $0.name == "fake-local" }?.outstanding == 1)
+            let start = ContinuousClock.now
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+            let took = ContinuousClock.now - start
+            #expect(r.status == 200)
+            #expect(r.headers["x-lucair-tier"] == "fast" && r.headers["x-lucair-deployment"] == "fake-haiku")
+            #expect(r.headers["x-lucair-route-reason"]?.contains("spilled_from_baseline") == true, "\(r.headers)")
+            #expect(took < .milliseconds(1500), "waited \(took): for the slow stream (2 s), not the 50 ms bound")
+            // Billed at the tier that served it.
+            let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
+            #expect(rec.tier == "fast" && rec.model == "claude-haiku-4-5")
+            #expect(try await slow.value.status == 200)
+            // The slot is free again: local first.
+            let after = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+            #expect(after.headers["x-lucair-tier"] == "baseline")
+            let metrics = try await s.get("/metrics", key: nil).body
+            let spills = metrics.split(separator: "\n").filter { $0.hasPrefix("lucair_spills_total{") }
+            #expect(spills.contains { $0.contains("from=\"baseline\"") && $0.contains("to=\"fast\"") && $0.contains("reason=\"deployments_busy\"") && $0.hasSuffix(" 1") }, "\(spills)")
+        }
+    }
+
+    @Test func aSlotFreedWithinTheBoundIsTakenInsteadOfSpilling() async throws {
+        try await TestStack.with(tweak: Self.oneSlot) { s in
+            let short = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake latency_ms=20]")) }
+            try await Task.sleep(for: .milliseconds(5))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+            #expect(r.status == 200 && r.headers["x-lucair-tier"] == "baseline", "\(r.headers)")
+            #expect(try await short.value.status == 200)
+        }
+    }
+
+    @Test func spillingNeverPassesTheKeysReach() async throws {
+        try await TestStack.with(tweak: Self.oneSlot) { s in
+            let t = try await s.tenant("local-only")
+            let minted = try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["scopes": ["tiers": ["baseline"]]], key: TestStack.adminKey)
+            let narrow = try #require(minted.json["key"]?.stringValue)
+            try await Task.sleep(for: .milliseconds(400))
+            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=20 chunk_delay_ms=40]", stream: true), key: narrow) }
+            try await Task.sleep(for: .milliseconds(150))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"), key: narrow)
+            #expect(r.status == 503 && r.json["error"]?["code"]?.stringValue == "deployments_busy", "\(r.body)")
+            #expect(r.headers["retry-after"] == "1")
+            #expect(try await slow.value.status == 200)
+            // A concrete model is served by its deployments only: busy is an answer, not a spill.
+            let slow2 = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=20 chunk_delay_ms=40]", stream: true)) }
+            try await Task.sleep(for: .milliseconds(150))
+            let explicit = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "hi"))
+            #expect(explicit.status == 503)
+            #expect(try await slow2.value.status == 200)
+        }
+    }
+}
