@@ -55,3 +55,31 @@ def test_streaming_chat(embedded) -> None:
     usage = chunks[-1]["usage"]
     assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 16
     assert chunks[-1]["lucair"]["tier"] == "baseline"
+
+
+def test_a_killed_engine_is_restarted_and_traffic_returns(embedded, llama_client: openai.OpenAI) -> None:
+    """Last in this module: kill -9 the llama.cpp engine; the supervisor restarts it (with backoff),
+    /health says so, and requests are served by it again."""
+    import os
+    import signal
+    import time
+
+    with embedded.http() as h:
+        before = h.get("/health").json()["engines"][0]
+        assert before["state"] == "ready" and before["pid"] > 0
+        os.kill(before["pid"], signal.SIGKILL)
+        seen_down, after = False, before
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            health = h.get("/health").json()
+            after = health["engines"][0]
+            if after["state"] != "ready":
+                seen_down = True
+                assert health["status"] == "degraded"
+            elif after["pid"] != before["pid"]:
+                break
+            time.sleep(0.1)
+    assert seen_down, "the supervisor never reported the engine down"
+    assert after["state"] == "ready" and after["pid"] != before["pid"] and after["restarts"] == before["restarts"] + 1, after
+    raw = llama_client.chat.completions.with_raw_response.create(model="auto", messages=PROMPT, max_tokens=8, temperature=0)
+    assert raw.headers["x-lucair-tier"] == "baseline" and raw.parse().choices[0].message.content
