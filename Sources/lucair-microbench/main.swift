@@ -86,6 +86,23 @@ struct Bench {
         }
         await writer.flush()
         writing.cancel()
+        // The spill decision: order a tier's deployments, take a local slot (free, or full and
+        // spilled at once with a zero wait bound), give it back.
+        let locals = (1...2).map { Deployment(name: "local-\($0)", kind: .openAICompatible, tier: .baseline, url: "http://127.0.0.1:1/v1", model: "m", capacity: 64) }
+        let health = DeploymentHealth(deployments: locals, settings: .init(slotWait: .zero))
+        await measure("spill decision: order 2 deployments + take a free slot + release") { _ in
+            let d = health.order(locals)[0]
+            let lease = await health.acquire(d)!
+            health.release(lease, .success(latency: .milliseconds(5)))
+        }
+        let full = Deployment(name: "full", kind: .openAICompatible, tier: .baseline, url: "http://127.0.0.1:1/v1", model: "m", capacity: 1)
+        let saturated = DeploymentHealth(deployments: [full], settings: .init(slotWait: .zero))
+        let taken = await saturated.acquire(full)!
+        await measure("spill decision: every slot taken → spill (wait bound 0)") { _ in
+            let spilled = await saturated.acquire(full)
+            precondition(spilled == nil)
+        }
+        saturated.release(taken, .neutral)
         if let url = ProcessInfo.processInfo.environment["LUCAIR_BENCH_POSTGRES_URL"], !url.isEmpty {
             let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
             try await store.migrate()

@@ -129,11 +129,6 @@ public final class DeploymentHealth: Sendable {
     }
 
     func waitForSlot(_ d: Deployment, id: Int) async -> Lease? {
-        let timer = Task { [settings] in
-            try? await Task.sleep(for: settings.slotWait)
-            self.resumeWaiter(d.name, id: id, granted: false)
-        }
-        defer { timer.cancel() }
         let granted = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let resumeNow = states.withLock { s -> Bool? in
                 guard var st = s[d.name] else { return false }
@@ -147,7 +142,16 @@ public final class DeploymentHealth: Sendable {
                 s[d.name] = st
                 return nil
             }
-            if let resumeNow { c.resume(returning: resumeNow) }
+            if let resumeNow {
+                c.resume(returning: resumeNow)
+            } else {
+                // Started only once the waiter is registered, so it cannot fire before there is one
+                // to time out; a no-op if a released slot reached the waiter first.
+                Task { [settings] in
+                    try? await Task.sleep(for: settings.slotWait)
+                    self.resumeWaiter(d.name, id: id, granted: false)
+                }
+            }
         }
         return granted ? Lease(deployment: d.name, started: .now, probe: false) : nil
     }
