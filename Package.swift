@@ -80,6 +80,7 @@ let package = Package(
         .executableTarget(name: "lucair", dependencies: [
             "LucairGateway", "LucairCore", "LucairRouter", "LucairStorage", "LucairWire", "LucairLedger", "LucairBilling",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -131,6 +131,28 @@ public final class Gateway: Sendable {
         for e in engines { try await e.start() }
     }
 
+    /// The deployments an engine serves: those whose URL has the engine's health URL's scheme, host
+    /// and port.
+    public func deployments(ofEngine name: String) -> [String]? {
+        guard let e = engines.first(where: { $0.config.name == name }) else { return nil }
+        func origin(_ url: String) -> String {
+            guard let c = URLComponents(string: url) else { return url }
+            return "\(c.scheme ?? "")://\(c.host ?? ""):\(c.port ?? (c.scheme == "https" ? 443 : 80))"
+        }
+        let o = origin(e.config.healthURL)
+        return (config.deployments + config.embeddings).filter { origin($0.url) == o }.map(\.name)
+    }
+
+    /// An engine's state for /health and the admin API.
+    public func engineJSON(_ e: EngineSupervisor) -> JSONValue {
+        let s = e.snapshot
+        let names = deployments(ofEngine: e.config.name) ?? []
+        let ds = health.snapshot().filter { names.contains($0.name) }
+        return ["name": .string(e.config.name), "state": .string(s.state.rawValue), "restarts": .int(s.restarts), "pid": .int(s.pid),
+                "deployments": .array(names.map { .string($0) }), "draining": .bool(!ds.isEmpty && ds.allSatisfy(\.draining)),
+                "in_flight": .int(ds.reduce(0) { $0 + $1.outstanding })]
+    }
+
     public func modelList() -> JSONValue {
         let created = 1_767_225_600  // 2026-01-01: a fixed date; Lucair's names are not models with a birth date
         return ["object": "list", "data": .array(catalog.modelNames.map {
@@ -142,9 +164,8 @@ public final class Gateway: Sendable {
         var engineStates: [JSONValue] = []
         var degraded = false
         for e in engines {
-            let s = e.snapshot
-            if s.state != .ready { degraded = true }
-            engineStates.append(["name": .string(e.config.name), "state": .string(s.state.rawValue), "restarts": .int(s.restarts), "pid": .int(s.pid)])
+            if e.snapshot.state != .ready { degraded = true }
+            engineStates.append(engineJSON(e))
         }
         let migrations = (try? await storage.appliedMigrations()) ?? []
         if migrations.isEmpty { degraded = true }
@@ -155,7 +176,7 @@ public final class Gateway: Sendable {
             "storage": ["kind": .string(config.storageURL.hasPrefix("sqlite") ? "sqlite" : "postgres"), "migrations": .array(migrations.map { .int($0) })],
             "engines": .array(engineStates),
             "deployments": .array(health.snapshot().map { d in
-                ["name": .string(d.name), "breaker": .string(d.state), "in_flight": .int(d.outstanding),
+                ["name": .string(d.name), "breaker": .string(d.state), "draining": .bool(d.draining), "in_flight": .int(d.outstanding),
                  "capacity": d.capacity.map { .int($0) } ?? nil, "latency_ewma_ms": .double((d.ewmaMillis * 10).rounded() / 10)]
             }),
             "usage_writer": ["pending": .int(usage.pending)],

@@ -27,7 +27,7 @@ struct Lucair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucair",
         abstract: "Lucair: an OpenAI-compatible gateway that serves each call from the cheapest model that clears its quality bar.",
-        subcommands: [Serve.self, Tenants.self, Keys.self, ConfigCommand.self, RouterCommand.self, LedgerCommand.self, UsageCommand.self, BillingCommand.self])
+        subcommands: [Serve.self, Tenants.self, Keys.self, ConfigCommand.self, RouterCommand.self, LedgerCommand.self, UsageCommand.self, BillingCommand.self, EnginesCommand.self])
 }
 
 struct Serve: AsyncParsableCommand {

@@ -57,6 +57,30 @@ def test_streaming_chat(embedded) -> None:
     assert chunks[-1]["lucair"]["tier"] == "baseline"
 
 
+def test_engines_drain_and_undrain(embedded, llama_client: openai.OpenAI) -> None:
+    """`lucair engines drain`: no new requests reach the engine (with no other tier configured, a
+    clear 503 that says why), those in flight finish; `undrain` returns it to service."""
+    import subprocess
+
+    from conftest import BIN_DIR
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN_DIR / "lucair"), "engines", *args, "--url", embedded.root_url, "--key", embedded.api_key],
+                              capture_output=True, text=True, timeout=60)
+
+    name = cli("list").stdout.split()[0]
+    drained = cli("drain", name, "--wait", "10")
+    assert drained.returncode == 0 and "draining=true" in drained.stdout and "in_flight=0" in drained.stdout, drained.stdout + drained.stderr
+    with embedded.http() as h:
+        r = h.post("/v1/chat/completions", json={"model": "auto", "messages": PROMPT, "max_tokens": 4})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "deployments_busy", r.text
+        assert h.get("/health").json()["engines"][0]["draining"] is True
+    back = cli("undrain", name)
+    assert back.returncode == 0 and "draining=false" in back.stdout, back.stdout + back.stderr
+    raw = llama_client.chat.completions.with_raw_response.create(model="auto", messages=PROMPT, max_tokens=4, temperature=0)
+    assert raw.headers["x-lucair-tier"] == "baseline"
+
+
 def test_a_killed_engine_is_restarted_and_traffic_returns(embedded, llama_client: openai.OpenAI) -> None:
     """Last in this module: kill -9 the llama.cpp engine; the supervisor restarts it (with backoff),
     /health says so, and requests are served by it again."""

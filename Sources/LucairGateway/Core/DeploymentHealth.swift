@@ -30,6 +30,8 @@ public final class DeploymentHealth: Sendable {
         var ewmaMicros: Double = 0
         var breaker = Breaker.closed(failures: 0)
         var capacity: Int?
+        /// Taken out by an operator (`lucair engines drain`): no new requests, in-flight ones finish.
+        var draining = false
         var inUse = 0
         var waiters: [(id: Int, c: CheckedContinuation<Bool, Never>)] = []
     }
@@ -100,6 +102,7 @@ public final class DeploymentHealth: Sendable {
         let step = states.withLock { s -> Step in
             var st = s[d.name] ?? State(capacity: d.capacity)
             defer { s[d.name] = st }
+            if st.draining { return .refuse }
             var probe = false
             switch force ? .closed(failures: 0) : st.breaker {
             case .open(let until):
@@ -205,9 +208,32 @@ public final class DeploymentHealth: Sendable {
         for c in handOff.0 { c.resume(returning: handOff.1) }
     }
 
+    /// Drains (or returns to service) deployments by name; returns their requests still in flight.
+    @discardableResult
+    public func setDraining(_ names: [String], _ draining: Bool) -> Int {
+        let (inFlight, refused) = states.withLock { s -> (Int, [CheckedContinuation<Bool, Never>]) in
+            var n = 0
+            var refused: [CheckedContinuation<Bool, Never>] = []
+            for name in names {
+                guard var st = s[name] else { continue }
+                st.draining = draining
+                if draining {  // whoever waits for a slot here spills now
+                    refused += st.waiters.map(\.c)
+                    st.waiters.removeAll()
+                }
+                n += st.outstanding
+                s[name] = st
+            }
+            return (n, refused)
+        }
+        for c in refused { c.resume(returning: false) }
+        return inFlight
+    }
+
     /// For /health and /metrics.
     public struct Snapshot: Sendable {
         public var name: String
+        public var draining: Bool
         public var state: String
         public var outstanding: Int
         public var capacity: Int?
@@ -224,7 +250,7 @@ public final class DeploymentHealth: Sendable {
                 case .open(let until): state = until > now ? "open" : "half_open"
                 case .halfOpen: state = "half_open"
                 }
-                return Snapshot(name: name, state: state, outstanding: st.outstanding, capacity: st.capacity, ewmaMillis: st.ewmaMicros / 1000)
+                return Snapshot(name: name, draining: st.draining, state: state, outstanding: st.outstanding, capacity: st.capacity, ewmaMillis: st.ewmaMicros / 1000)
             }
         }
     }

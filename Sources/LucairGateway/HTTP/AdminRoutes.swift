@@ -73,6 +73,24 @@ struct AdminRoutes {
             out["credited"] = .bool(fresh)
             return routes.json(out, status: fresh ? .created : .ok)
         }
+        // Local engines: drain one (no new requests; those in flight finish; traffic spills to the
+        // next choice) before maintenance, and return it to service after.
+        admin.get("/engines") { request, context in
+            guard try principal(request, context).isOperator else { throw Self.operatorOnly }
+            return routes.json(["object": "list", "data": .array(routes.gateway.engines.map { routes.gateway.engineJSON($0) })])
+        }
+        for (verb, draining) in [("drain", true), ("undrain", false)] {
+            admin.post("/engines/{engine}/\(verb)") { request, context in
+                guard try principal(request, context).isOperator else { throw Self.operatorOnly }
+                let name = try context.parameters.require("engine")
+                guard let names = routes.gateway.deployments(ofEngine: name), let e = routes.gateway.engines.first(where: { $0.config.name == name }) else {
+                    throw GatewayError.invalid("No engine named '\(name)'. Engines: \(routes.gateway.engines.map(\.config.name).joined(separator: ", ")).", code: "engine_not_found", status: 404)
+                }
+                routes.gateway.health.setDraining(names, draining)
+                routes.gateway.logger.notice(draining ? "engine draining" : "engine back in service", metadata: ["engine": "\(name)", "deployments": "\(names)"])
+                return routes.json(routes.gateway.engineJSON(e))
+            }
+        }
         admin.post("/tenants/{tenant}/keys") { request, context in
             let p = try principal(request, context)
             let t = try await visibleTenant(request, context)
