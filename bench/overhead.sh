@@ -6,14 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
-swift build -c release >/dev/null
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-
-"$bin/lucair-fake-upstream" --port 0 --chunks 16 > "$work/fake.out" 2>&1 &
-for _ in $(seq 50); do grep -q 'fake upstream listening' "$work/fake.out" && break; sleep 0.1; done
-fport=$(grep 'fake upstream listening' "$work/fake.out" | grep -o '[0-9]*$')
+. bench/lib.sh
+bench_setup
+start_fake --chunks 16
 key="sk-luc-benchbenchbenchbenchbenchbenchbench"
 cat > "$work/lucair.toml" <<TOML
 [server]
@@ -34,10 +29,7 @@ effective = "2026-01-01"
 input = 200
 output = 1000
 TOML
-lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/lucair" serve --config "$work/lucair.toml" --listen "127.0.0.1:$lport" > "$work/lucair.out" 2> "$work/lucair.err" &
-lpid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lport/health" >/dev/null && break; sleep 0.1; done
+start_lucair
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$lpid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$lpid/stat"; }  # utime + stime, in clock ticks
 idle=$(rss)

@@ -8,14 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-3}"
-swift build -c release >/dev/null
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-
-"$bin/lucair-fake-upstream" --port 0 > "$work/fake.out" 2>&1 &
-for _ in $(seq 50); do grep -q 'fake upstream listening' "$work/fake.out" && break; sleep 0.1; done
-fport=$(grep 'fake upstream listening' "$work/fake.out" | grep -o '[0-9]*$')
+. bench/lib.sh
+bench_setup
+start_fake
 key="sk-luc-benchbenchbenchbenchbenchbenchbench"
 cat > "$work/lucair.toml" <<TOML
 [server]
@@ -48,10 +43,7 @@ output = 1000
 input = 1000
 output = 5000
 TOML
-"$bin/lucair" serve --config "$work/lucair.toml" > "$work/lucair.out" 2>&1 &
-for _ in $(seq 100); do grep -q 'Base URL' "$work/lucair.out" && break; sleep 0.1; done
-lport=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/lucair.out" | head -1 | grep -o '[0-9]*$')
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lport/health" >/dev/null && break; sleep 0.1; done
+start_lucair
 api() { curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' "http://127.0.0.1:$lport$1" -d "$2"; }
 tid=$(api /admin/v1/tenants '{"name":"local-only","kind":"internal","plan":"enterprise"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 lkey=$(api "/admin/v1/tenants/$tid/keys" '{"name":"bench","scopes":{"tiers":["baseline"]}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
