@@ -70,6 +70,8 @@ public struct Deployment: Sendable, Equatable {
     public var connectTimeoutMs: Int
     public var firstByteTimeoutMs: Int
     public var totalTimeoutMs: Int
+    /// No byte from the upstream for this long (waiting for an answer, or between stream chunks): the call fails.
+    public var idleTimeoutMs: Int
     /// Anthropic needs max_tokens; used when the client sent none.
     public var defaultMaxTokens: Int
     /// Requests this deployment serves at once (a local engine's slots); nil: no limit kept here.
@@ -78,7 +80,7 @@ public struct Deployment: Sendable, Equatable {
 
     public init(name: String, kind: Kind, tier: Tier, url: String, model: String, upstreamModel: String? = nil,
                 apiKey: String? = nil, local: Bool? = nil, connectTimeoutMs: Int = 2_000, firstByteTimeoutMs: Int = 60_000,
-                totalTimeoutMs: Int = 600_000, defaultMaxTokens: Int = 4096, capacity: Int? = nil) {
+                totalTimeoutMs: Int = 600_000, idleTimeoutMs: Int = 120_000, defaultMaxTokens: Int = 4096, capacity: Int? = nil) {
         self.name = name
         self.kind = kind
         self.tier = tier
@@ -90,6 +92,7 @@ public struct Deployment: Sendable, Equatable {
         self.connectTimeoutMs = connectTimeoutMs
         self.firstByteTimeoutMs = firstByteTimeoutMs
         self.totalTimeoutMs = totalTimeoutMs
+        self.idleTimeoutMs = idleTimeoutMs
         self.defaultMaxTokens = defaultMaxTokens
         self.capacity = capacity
     }

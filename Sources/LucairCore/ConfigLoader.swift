@@ -238,7 +238,7 @@ public enum ConfigLoader {
         func deployment(_ v: JSONValue, tier: Tier, path: String) throws -> Deployment {
             guard let o = try obj(v, path) else { throw fail(path, "expected a table") }
             try known(o, ["name", "kind", "url", "model", "upstream_model", "api_key", "api_key_env", "local",
-                          "connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "default_max_tokens", "capacity"], path)
+                          "connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "idle_timeout_ms", "default_max_tokens", "capacity"], path)
             let kindName = try str(o, "kind", path, required: true)!
             guard let kind = Deployment.Kind(rawValue: kindName) else {
                 throw fail("\(path).kind", "unknown upstream kind \"\(kindName)\" (expected openai_compatible or anthropic)")
@@ -256,6 +256,7 @@ public enum ConfigLoader {
                 connectTimeoutMs: try int(o, "connect_timeout_ms", path, min: 1) ?? 2_000,
                 firstByteTimeoutMs: try int(o, "first_byte_timeout_ms", path, min: 1) ?? 60_000,
                 totalTimeoutMs: try int(o, "total_timeout_ms", path, min: 1) ?? 600_000,
+                idleTimeoutMs: try int(o, "idle_timeout_ms", path, min: 1) ?? 120_000,
                 defaultMaxTokens: try int(o, "default_max_tokens", path, min: 1) ?? 4096,
                 capacity: try int(o, "capacity", path, min: 1))
         }

@@ -57,7 +57,7 @@ public final class Gateway: Sendable {
         usage = UsageWriter(storage: storage, logger: logger)
         ledger = LedgerService(storage: storage, signingKeyHex: config.ledgerSigningKey, intervalSeconds: config.checkpointIntervalSeconds, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
-        providers = Providers(client: httpClient)
+        providers = Providers(client: httpClient, deployments: config.deployments + config.embeddings, configuration: httpConfig)
         limiter = RateLimiter(shared: storage as? any SharedLimits, logger: logger)
         wallets = Wallets(logger: logger)
         wallets.load(balances: try await storage.walletBalances())
@@ -189,6 +189,7 @@ public final class Gateway: Sendable {
     func shutdown() async {
         for e in engines { e.stop() }
         await limiter.flushSettles()
+        await providers.shutdown()
         try? await httpClient.shutdown()
         try? await storage.close()
     }

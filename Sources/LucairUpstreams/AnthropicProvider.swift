@@ -7,7 +7,8 @@ public struct AnthropicProvider: ChatProvider {
     public static let apiVersion = "2023-06-01"
     let http: UpstreamHTTP
 
-    public init(client: HTTPClient) { http = UpstreamHTTP(client: client) }
+    /// `perDeployment`: clients built with a deployment's own timeouts (see UpstreamHTTP).
+    public init(client: HTTPClient, perDeployment: [String: HTTPClient] = [:]) { http = UpstreamHTTP(client: client, clients: perDeployment) }
 
     func headers(_ d: Deployment) -> [(String, String)] {
         [("x-api-key", d.apiKey ?? ""), ("anthropic-version", Self.apiVersion)]
@@ -23,7 +24,7 @@ public struct AnthropicProvider: ChatProvider {
 
     public func stream(_ call: UpstreamCall) async throws -> UpstreamStream {
         let d = call.deployment
-        let response = try await http.post(url: d.url + "/v1/messages", headers: headers(d), body: try build(call), deployment: d)
+        let response = try await http.post(url: d.url + "/v1/messages", headers: headers(d), body: try build(call), deployment: d, stream: true)
         return UpstreamStream(body: response.body, decoder: AnthropicStreamDecoder(translator: .init(envelope: call.envelope)), deployment: d.name)
     }
 

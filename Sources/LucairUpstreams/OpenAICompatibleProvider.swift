@@ -6,7 +6,8 @@ import LucairWire
 public struct OpenAICompatibleProvider: ChatProvider {
     let http: UpstreamHTTP
 
-    public init(client: HTTPClient) { http = UpstreamHTTP(client: client) }
+    /// `perDeployment`: clients built with a deployment's own timeouts (see UpstreamHTTP).
+    public init(client: HTTPClient, perDeployment: [String: HTTPClient] = [:]) { http = UpstreamHTTP(client: client, clients: perDeployment) }
 
     func headers(_ d: Deployment) -> [(String, String)] {
         d.apiKey.map { [("authorization", "Bearer \($0)")] } ?? []
@@ -22,7 +23,7 @@ public struct OpenAICompatibleProvider: ChatProvider {
     public func stream(_ call: UpstreamCall) async throws -> UpstreamStream {
         let d = call.deployment
         let body = OpenAIRelay.upstreamBody(call.request, upstreamModel: d.upstreamModel)
-        let response = try await http.post(url: d.url + "/chat/completions", headers: headers(d), body: body, deployment: d)
+        let response = try await http.post(url: d.url + "/chat/completions", headers: headers(d), body: body, deployment: d, stream: true)
         return UpstreamStream(body: response.body, decoder: OpenAIStreamDecoder(envelope: call.envelope), deployment: d.name)
     }
 

@@ -5,12 +5,17 @@ import NIOCore
 import NIOHTTP1
 
 /// The HTTP exchange both upstream kinds share: POST JSON, map failures, hand back the response.
+/// Each deployment has its own client (`clients`), built with its connect and idle timeouts: the
+/// idle timeout is the client's read timeout, so it bounds the wait for the answer and every gap
+/// between stream chunks. The head of a stream must arrive within the first-byte timeout, a whole
+/// non-streaming answer within the total timeout.
 struct UpstreamHTTP: Sendable {
     let client: HTTPClient
+    let clients: [String: HTTPClient]
     static let maxErrorBody = 64 * 1024
     static let maxBody = 64 * 1024 * 1024
 
-    func post(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment) async throws -> HTTPClientResponse {
+    func post(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment, stream: Bool = false) async throws -> HTTPClientResponse {
         var req = HTTPClientRequest(url: url)
         req.method = .POST
         req.headers.add(name: "content-type", value: "application/json")
@@ -18,7 +23,8 @@ struct UpstreamHTTP: Sendable {
         req.body = .bytes(ByteBuffer(bytes: body.serialized()))
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(req, timeout: .milliseconds(Int64(deployment.totalTimeoutMs)))
+            let deadline = stream ? min(deployment.firstByteTimeoutMs, deployment.totalTimeoutMs) : deployment.totalTimeoutMs
+            response = try await (clients[deployment.name] ?? client).execute(req, timeout: .milliseconds(Int64(deadline)))
         } catch is CancellationError {
             throw CancellationError()
         } catch {

@@ -151,4 +151,67 @@ import Testing
             #expect(try await slow2.value.status == 200)
         }
     }
+
+    /// `fake-local-b` waits at most 300 ms for a stream's head and 400 ms between bytes.
+    static func impatient(_ t: String, _ port: Int) -> String {
+        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
+            [[tiers.baseline.deployments]]
+            name = "fake-local-b"
+            kind = "openai_compatible"
+            url = "http://127.0.0.1:\(port)/v1"
+            model = "ministral-8b"
+            upstream_model = "ministral-8b-b"
+            first_byte_timeout_ms = 300
+            idle_timeout_ms = 400
+            [[tiers.baseline.deployments]]
+            name = "fake-local"
+            """)
+    }
+
+    @Test func aSlowFirstByteFallsThroughAndAStalledStreamEndsCleanly() async throws {
+        try await TestStack.with(tweak: Self.impatient) { s in
+            // A head that takes 2 s on `fake-local-b`: cut at 300 ms, the other deployment answers.
+            for _ in 0..<3 {
+                let start = ContinuousClock.now
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake latency_ms=2000 only=ministral-8b-b]", stream: true))
+                #expect(r.status == 200 && r.headers["x-lucair-deployment"] == "fake-local", "\(r.headers)")
+                #expect(ContinuousClock.now - start < .milliseconds(1500))
+            }
+            let metrics = try await s.get("/metrics", key: nil).body
+            #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("lucair_upstream_errors_total{") && $0.contains("fake-local-b") && $0.contains("upstream_timeout") }, "\(metrics.split(separator: "\n").filter { $0.contains("upstream_errors") })")
+            // Only `fake-local-b` in play (the other one drained): a stream that stalls for 1 s after
+            // its first chunk ends with an error event after 400 ms, and what was delivered is metered.
+            s.gateway.health.setDraining(["fake-local"], true)
+            try await Task.sleep(for: .milliseconds(500))  // b's breaker: past its cool-down or still closed
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "x [fake chunks=3 chunk_delay_ms=1000 only=ministral-8b-b]", stream: true))
+            #expect(r.status == 200)
+            let events = TestStack.events(r.body)
+            #expect(events.contains { $0.contains("\"error\"") } && events.last == "[DONE]", "\(events)")
+            let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
+            #expect(rec.status >= 500 && rec.estimated && rec.deployment == "fake-local-b")
+        }
+    }
+
+    @Test func anOverloaded529MovesToTheNextDeploymentWithoutClientVisibleErrors() async throws {
+        let tweak: (String, Int) -> String = { t, port in
+            t.replacingOccurrences(of: "[[tiers.fast.deployments]]\nname = \"fake-haiku\"", with: """
+                [[tiers.fast.deployments]]
+                name = "fake-haiku-b"
+                kind = "anthropic"
+                url = "http://127.0.0.1:\(port)"
+                model = "claude-haiku-4-5"
+                upstream_model = "claude-haiku-4-5-b"
+                api_key = "test-anthropic-key"
+                [[tiers.fast.deployments]]
+                name = "fake-haiku"
+                """)
+        }
+        try await TestStack.with(tweak: tweak) { s in
+            for stream in [false, true, false, true] {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/fast", content: "x [fake status=529 retry_after=5 only=claude-haiku-4-5-b]", stream: stream))
+                #expect(r.status == 200 && r.headers["x-lucair-deployment"] == "fake-haiku", "\(r.body)")
+            }
+            #expect(breaker(s, "fake-haiku-b") == "open")
+        }
+    }
 }

@@ -2,14 +2,27 @@ import AsyncHTTPClient
 import LucairCore
 import LucairUpstreams
 
-/// One provider per upstream kind, sharing one HTTP client (and its connection pools).
+/// One provider per upstream kind; each deployment has its own HTTP client (its connection pool,
+/// its connect and idle timeouts), `client` serves anything else.
 struct Providers: Sendable {
     let openAI: OpenAICompatibleProvider
     let anthropic: AnthropicProvider
+    let clients: [String: HTTPClient]
 
-    init(client: HTTPClient) {
-        openAI = OpenAICompatibleProvider(client: client)
-        anthropic = AnthropicProvider(client: client)
+    init(client: HTTPClient, deployments: [Deployment], configuration: HTTPClient.Configuration) {
+        var clients: [String: HTTPClient] = [:]
+        for d in deployments {
+            var c = configuration
+            c.timeout = .init(connect: .milliseconds(Int64(d.connectTimeoutMs)), read: .milliseconds(Int64(d.idleTimeoutMs)))
+            clients[d.name] = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: c)
+        }
+        self.clients = clients
+        openAI = OpenAICompatibleProvider(client: client, perDeployment: clients)
+        anthropic = AnthropicProvider(client: client, perDeployment: clients)
+    }
+
+    func shutdown() async {
+        for c in clients.values { try? await c.shutdown() }
     }
 
     func provider(for d: Deployment) -> any ChatProvider {
