@@ -30,6 +30,8 @@ public struct UsageRecord: Sendable, Equatable, Codable {
     /// For a prepaid (external) tenant: what the wallet pays for this request, written as a
     /// transfer with the record; nil for tenants that only meter. Not a usage_records column.
     public var walletCharge: NanoUSD?
+    /// The tier the request was resolved to when a higher one served it (its own were busy or failing).
+    public var spilledFrom: String?
 
     public init(requestId: String, tenantId: String, keyId: String, endpoint: String, tier: String, model: String,
                 deployment: String, stream: Bool, status: Int, errorType: String?, usage: TokenUsage,

@@ -17,13 +17,13 @@ enum Schema {
             sqlite: [
                 "CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created_at_ms INTEGER NOT NULL)",
                 "CREATE TABLE api_keys (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, created_at_ms INTEGER NOT NULL, revoked_at_ms INTEGER)",
-                usageDDL,
+                usageDDLv1,
                 "CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, created_at_ms)",
             ],
             postgres: [
                 "CREATE TABLE tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, created_at_ms BIGINT NOT NULL)",
                 "CREATE TABLE api_keys (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, created_at_ms BIGINT NOT NULL, revoked_at_ms BIGINT)",
-                usageDDL,
+                usageDDLv1,
                 "CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, created_at_ms)",
             ]),
         Migration(
@@ -124,6 +124,9 @@ enum Schema {
         // Billing (Stripe): provider events processed once, customer links and auto-recharge
         // settings, recharge attempts, Idempotency-Keys of our own top-up API.
         Migration(version: 6, name: "billing", sqlite: BillingSQL.migration(bigint: "INTEGER"), postgres: BillingSQL.migration(bigint: "BIGINT")),
+        // A request served by a higher tier than it was resolved to records where it spilled from.
+        Migration(version: 7, name: "usage_spilled_from", sqlite: ["ALTER TABLE usage_records ADD COLUMN spilled_from TEXT"],
+                  postgres: ["ALTER TABLE usage_records ADD COLUMN spilled_from TEXT"]),
     ]
 
     static func wallets(bigint: String) -> [String] {
@@ -202,8 +205,12 @@ enum Schema {
 
     static let spendSQL = "SELECT tenant_id, key_id, CAST(SUM(cost_nano) AS BIGINT) AS cost_nano FROM usage_records WHERE created_at_ms >= $1 GROUP BY tenant_id, key_id"
 
-    /// Usage record columns in insert order. These SQL types mean the same in SQLite and PostgreSQL.
-    static let usageColumns: [(name: String, type: String)] = {
+    /// Usage record columns in insert order: those of migration 1, then those added since. These SQL
+    /// types mean the same in SQLite and PostgreSQL.
+    static let usageColumns: [(name: String, type: String)] = usageColumnsV1 + [("spilled_from", "TEXT")]
+
+    /// As migration 1 created the table (frozen: later columns arrive by their own migrations).
+    static let usageColumnsV1: [(name: String, type: String)] = {
         let big = "BIGINT NOT NULL", flag = "BOOLEAN NOT NULL", text = "TEXT NOT NULL"
         return [
             ("request_id", "TEXT PRIMARY KEY"), ("tenant_id", text), ("key_id", text), ("endpoint", text), ("tier", text),
@@ -215,7 +222,7 @@ enum Schema {
         ]
     }()
 
-    static let usageDDL = "CREATE TABLE usage_records (" + usageColumns.map { "\($0.name) \($0.type)" }.joined(separator: ", ") + ")"
+    static let usageDDLv1 = "CREATE TABLE usage_records (" + usageColumnsV1.map { "\($0.name) \($0.type)" }.joined(separator: ", ") + ")"
 
     /// A value to bind, the same for both databases.
     enum Value: Sendable {
@@ -233,6 +240,7 @@ enum Schema {
             .int(Int64(r.outputTokens)), .int(Int64(r.reasoningTokens)), .bool(r.estimated), .text(r.priceVersion),
             .int(r.unitPrice.input), .int(r.unitPrice.cachedInput), .int(r.unitPrice.cacheWrite), .int(r.unitPrice.output),
             .int(r.costNano), .int(r.queueMicros), .int(r.ttftMicros), .int(r.totalMicros), .int(r.createdAtMillis),
+            r.spilledFrom.map { .text($0) } ?? .null,
         ]
     }
 
@@ -252,6 +260,7 @@ enum Schema {
             queueMicros: int("queue_us") ?? 0, ttftMicros: int("ttft_us") ?? 0, totalMicros: int("total_us") ?? 0,
             createdAtMillis: int("created_at_ms") ?? 0)
         r.costNano = int("cost_nano") ?? r.costNano  // as stored, not recomputed
+        r.spilledFrom = text("spilled_from")
         return r
     }
 }

@@ -76,8 +76,6 @@ public final class ChatService: Sendable {
         var route: RouteExplain?
         /// Who, when and under which admission: what the meter needs at the end.
         var metered: Meter.Request
-        /// The tier the request was resolved to, when it was served by a higher one (busy or failing).
-        var spilledFrom: Tier?
         var principal: Principal { metered.principal }
         var requestId: String { metered.requestId }
         var started: ContinuousClock.Instant { metered.started }
@@ -147,7 +145,7 @@ public final class ChatService: Sendable {
 
     func servedBy(_ c: Context, _ d: Deployment) -> ServedBy {
         var reason = c.route.map { $0.decision.reasons.joined(separator: ",") } ?? c.resolution.reason
-        if let from = c.spilledFrom { reason += ",spilled_from_\(from.rawValue)" }
+        if let from = c.metered.spilledFrom { reason += ",spilled_from_\(from.rawValue)" }
         var route = c.route
         route?.decision.tier = c.resolution.tier
         return ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name,
@@ -174,7 +172,7 @@ public final class ChatService: Sendable {
                 c.resolution.reason = original.reason
                 c.metered.tier = r.tier
                 c.metered.model = r.model
-                c.spilledFrom = original.tier
+                c.metered.spilledFrom = original.tier
                 meter.metrics.spills(from: original.tier.rawValue, to: r.tier.rawValue, reason: last.code ?? last.type).increment()
                 do {
                     return try await meter.firstSuccess(r.deployments, tier: r.tier, requestId: c.requestId, attempt)
@@ -187,7 +185,7 @@ public final class ChatService: Sendable {
         c.resolution = original
         c.metered.tier = originalMetered.tier
         c.metered.model = originalMetered.model
-        c.spilledFrom = nil
+        c.metered.spilledFrom = nil
         return try await meter.firstSuccess(original.deployments, tier: original.tier, requestId: c.requestId, force: true, attempt)
     }
 

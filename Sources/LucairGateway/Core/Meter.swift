@@ -37,6 +37,8 @@ public struct Meter: Sendable {
         var admission: RateLimiter.Admission
         /// A prepaid tenant's hold on its wallet (nil for tenants that only meter).
         var hold: Wallets.Hold? = nil
+        /// The tier the request was resolved to, when a higher one served it.
+        var spilledFrom: Tier?
         /// The token bounds the hold was computed from (a spill to a dearer tier holds again).
         var holdBounds: (input: Int, output: Int) = (0, 0)
 
@@ -81,6 +83,7 @@ public struct Meter: Sendable {
             tier: tier, model: r.model, deployment: deployment, stream: r.stream, status: status,
             errorType: errorType, usage: u, priceVersion: priced?.version ?? "unpriced", unitPrice: price,
             queueMicros: 0, ttftMicros: (ttft ?? total).micros, totalMicros: total.micros, createdAtMillis: r.createdAtMillis)
+        record.spilledFrom = r.spilledFrom?.rawValue
         if let h = r.hold { record.walletCharge = wallets.settle(h, cost: record.costNano) }
         // Money moved: the answer waits until the record, its ledger entry and its transfer are
         // stored (ChatService awaits `usage.stored`), so a kill -9 cannot lose a paid answer.
