@@ -36,6 +36,8 @@ public struct LucairConfig: Sendable {
     public var spillWaitMs: Int = 50
     public var breakerFailures: Int = 5
     public var breakerCoolDownMs: Int = 10_000
+    /// How often local engines' own signals are polled (0: never).
+    public var signalsPollMs: Int = 1_000
     public var source: String = "(embedded default)"
 
     public init() {}

@@ -117,7 +117,8 @@ public enum ConfigLoader {
             }
             c.checkpointIntervalSeconds = try int(ledger, "checkpoint_interval_s", "ledger", min: 1) ?? c.checkpointIntervalSeconds
             let serve = try obj(top["serve"], "serve") ?? [:]
-            try known(serve, ["spill_wait_ms", "breaker_failures", "breaker_cool_down_ms"], "serve")
+            try known(serve, ["spill_wait_ms", "breaker_failures", "breaker_cool_down_ms", "signals_poll_ms"], "serve")
+            c.signalsPollMs = try int(serve, "signals_poll_ms", "serve", min: 0) ?? c.signalsPollMs
             c.spillWaitMs = try int(serve, "spill_wait_ms", "serve", min: 0) ?? c.spillWaitMs
             c.breakerFailures = try int(serve, "breaker_failures", "serve", min: 1) ?? c.breakerFailures
             c.breakerCoolDownMs = try int(serve, "breaker_cool_down_ms", "serve", min: 1) ?? c.breakerCoolDownMs

@@ -5,7 +5,8 @@ import LucairWire
 import NIOCore
 
 /// Both fakes on one port: OpenAI-compatible under /v1/chat/completions and /v1/embeddings,
-/// Anthropic under /v1/messages; /_fake/stats and /_fake/reset for tests.
+/// Anthropic under /v1/messages; llama.cpp's /metrics and /slots; /_fake/stats, /_fake/reset and
+/// /_fake/engine for tests.
 public enum FakeServer {
     public static func build(host: String = "127.0.0.1", port: Int, defaults: FakeScript = FakeScript(), stats: FakeStats = FakeStats(),
                              logger: Logger? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
@@ -26,6 +27,16 @@ public enum FakeServer {
         }
         router.get("/_fake/stats") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: stats.json.serialized())))
+        }
+        router.get("/metrics") { _, _ in stats.engineMetrics }
+        router.get("/slots") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: stats.engineSlotsJSON.serialized())))
+        }
+        // {"slots": N, "deferred": M}: what /slots and /metrics report from now on.
+        router.post("/_fake/engine") { request, _ in
+            let b = try await body(request)
+            stats.setEngine(slots: b["slots"]?.intValue, deferred: b["deferred"]?.intValue)
+            return "ok"
         }
         router.post("/_fake/reset") { _, _ in
             stats.reset()

@@ -9,6 +9,9 @@ public final class FakeStats: Sendable {
         var lastOpenAI: JSONValue = nil
         var lastAnthropic: JSONValue = nil
         var lastHeaders: [String: String] = [:]
+        /// What `/metrics` and `/slots` report, as llama.cpp's server would (set by tests).
+        var engineSlots = 0  // no slots reported: nothing discovered unless a test asks
+        var engineDeferred = 0
     }
 
     let state = Mutex(State())
@@ -35,4 +38,23 @@ public final class FakeStats: Sendable {
     }
 
     public func reset() { state.withLock { $0 = State() } }
+
+    public func setEngine(slots: Int? = nil, deferred: Int? = nil) {
+        state.withLock { s in
+            if let slots { s.engineSlots = slots }
+            if let deferred { s.engineDeferred = deferred }
+        }
+    }
+
+    /// llama.cpp's `/metrics` (Prometheus text) and `/slots` (one object per slot).
+    var engineMetrics: String {
+        state.withLock { s in
+            "# HELP llamacpp:requests_processing Number of requests processing.\n# TYPE llamacpp:requests_processing gauge\n"
+                + "llamacpp:requests_processing 0\n# TYPE llamacpp:requests_deferred gauge\nllamacpp:requests_deferred \(s.engineDeferred)\n"
+        }
+    }
+
+    var engineSlotsJSON: JSONValue {
+        .array((0..<state.withLock { $0.engineSlots }).map { ["id": .int($0), "is_processing": false] })
+    }
 }

@@ -153,6 +153,21 @@ public final class Gateway: Sendable {
                 "in_flight": .int(ds.reduce(0) { $0 + $1.outstanding })]
     }
 
+    /// Engines and deployments as gauges, read when /metrics is scraped.
+    func recordStateGauges() {
+        for e in engines {
+            let s = e.snapshot
+            metrics.gauge("lucair_engine_up", [("engine", e.config.name)], s.state == .ready ? 1 : 0)
+            metrics.gauge("lucair_engine_restarts", [("engine", e.config.name)], s.restarts)
+        }
+        for d in health.snapshot() {
+            metrics.gauge("lucair_deployment_in_flight", [("deployment", d.name)], d.outstanding)
+            metrics.gauge("lucair_deployment_breaker_open", [("deployment", d.name)], d.state == "closed" ? 0 : 1)
+            metrics.gauge("lucair_deployment_draining", [("deployment", d.name)], d.draining ? 1 : 0)
+            metrics.gauge("lucair_deployment_engine_busy", [("deployment", d.name)], d.engineBusy ? 1 : 0)
+        }
+    }
+
     public func modelList() -> JSONValue {
         let created = 1_767_225_600  // 2026-01-01: a fixed date; Lucair's names are not models with a birth date
         return ["object": "list", "data": .array(catalog.modelNames.map {
@@ -176,7 +191,7 @@ public final class Gateway: Sendable {
             "storage": ["kind": .string(config.storageURL.hasPrefix("sqlite") ? "sqlite" : "postgres"), "migrations": .array(migrations.map { .int($0) })],
             "engines": .array(engineStates),
             "deployments": .array(health.snapshot().map { d in
-                ["name": .string(d.name), "breaker": .string(d.state), "draining": .bool(d.draining), "in_flight": .int(d.outstanding),
+                ["name": .string(d.name), "breaker": .string(d.state), "draining": .bool(d.draining), "engine_busy": .bool(d.engineBusy), "in_flight": .int(d.outstanding),
                  "capacity": d.capacity.map { .int($0) } ?? nil, "latency_ewma_ms": .double((d.ewmaMillis * 10).rounded() / 10)]
             }),
             "usage_writer": ["pending": .int(usage.pending)],
@@ -225,7 +240,10 @@ public enum LucairApp {
             // Shutdown runs in reverse: the HTTP server stops first, then the usage writer (its last
             // drain), the key refresher, the ledger (its last checkpoint), and only then
             // GatewayLifecycle closes storage.
-            services: [GatewayLifecycle(gateway: gateway), gateway.ledger, gateway.refresher, gateway.usage],
+            services: [GatewayLifecycle(gateway: gateway), gateway.ledger, gateway.refresher, gateway.usage,
+                       EngineSignals(deployments: gateway.config.deployments.filter { $0.local && $0.kind == .openAICompatible },
+                                     client: gateway.httpClient, health: gateway.health,
+                                     interval: .milliseconds(gateway.config.signalsPollMs), logger: gateway.logger)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

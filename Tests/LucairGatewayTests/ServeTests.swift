@@ -216,4 +216,42 @@ import Testing
             #expect(breaker(s, "fake-haiku-b") == "open")
         }
     }
+
+    @Test func anEngineThatQueuesTakesNoNewRequestsAndItsSlotsBecomeTheCapacity() async throws {
+        let quick: (String, Int) -> String = { t, _ in
+            t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
+                [serve]
+                signals_poll_ms = 100
+                [[tiers.baseline.deployments]]
+                name = "fake-local"
+                """)
+        }
+        try await TestStack.with(tweak: quick) { s in
+            func fake(_ body: JSONValue) async throws { _ = try await s.post("/_fake/engine", body.jsonString, key: nil, base: s.fakeURL) }
+            // The engine reports 2 slots (llama.cpp's /slots): that becomes fake-local's capacity.
+            try await fake(["slots": 2])
+            var capacity: Int?
+            for _ in 0..<40 where capacity != 2 {
+                try await Task.sleep(for: .milliseconds(50))
+                capacity = s.gateway.health.snapshot().first { $0.name == "fake-local" }?.capacity
+            }
+            #expect(capacity == 2)
+            // It starts deferring requests (llama.cpp's /metrics): new ones go to Fast at once.
+            func engineBusy(_ want: Bool) async throws -> Bool {
+                for _ in 0..<60 {
+                    if s.gateway.health.snapshot().first(where: { $0.name == "fake-local" })?.engineBusy == want { return true }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                return false
+            }
+            try await fake(["deferred": 3])
+            #expect(try await engineBusy(true))
+            let spilled = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+            #expect(spilled.status == 200 && spilled.headers["x-lucair-tier"] == "fast", "\(spilled.headers)")
+            try await fake(["deferred": 0])
+            #expect(try await engineBusy(false))
+            let back = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
+            #expect(back.headers["x-lucair-tier"] == "baseline")
+        }
+    }
 }

@@ -117,8 +117,9 @@ struct TestStack {
         var json: JSONValue { (try? JSON.parse(body)) ?? nil }
     }
 
-    func post(_ path: String, _ body: String, key: String? = TestStack.adminKey, contentType: String = "application/json") async throws -> Reply {
-        var req = HTTPClientRequest(url: url + path)
+    /// `base`: another server than the gateway (the fake's URL, for its test controls).
+    func post(_ path: String, _ body: String, key: String? = TestStack.adminKey, contentType: String = "application/json", base: String? = nil) async throws -> Reply {
+        var req = HTTPClientRequest(url: (base ?? url) + path)
         req.method = .POST
         req.headers.add(name: "content-type", value: contentType)
         if let key { req.headers.add(name: "authorization", value: "Bearer \(key)") }

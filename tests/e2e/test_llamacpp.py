@@ -75,6 +75,9 @@ def test_engines_drain_and_undrain(embedded, llama_client: openai.OpenAI) -> Non
         r = h.post("/v1/chat/completions", json={"model": "auto", "messages": PROMPT, "max_tokens": 4})
         assert r.status_code == 503 and r.json()["error"]["code"] == "deployments_busy", r.text
         assert h.get("/health").json()["engines"][0]["draining"] is True
+        gauges = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in h.get("/metrics").text.splitlines() if l.startswith("lucair_")}
+        assert gauges[f'lucair_engine_up{{engine="{name}"}}'] == 1, gauges
+        assert [v for k, v in gauges.items() if k.startswith("lucair_deployment_draining{")] == [1], gauges
     back = cli("undrain", name)
     assert back.returncode == 0 and "draining=false" in back.stdout, back.stdout + back.stderr
     raw = llama_client.chat.completions.with_raw_response.create(model="auto", messages=PROMPT, max_tokens=4, temperature=0)

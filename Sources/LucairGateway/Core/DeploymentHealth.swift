@@ -32,6 +32,10 @@ public final class DeploymentHealth: Sendable {
         var capacity: Int?
         /// Taken out by an operator (`lucair engines drain`): no new requests, in-flight ones finish.
         var draining = false
+        /// The engine itself says it is queueing (`EngineSignals`): new requests go elsewhere.
+        var engineBusy = false
+        /// Capacity came from the config (not discovered from the engine's `/slots`).
+        var capacityConfigured = false
         var inUse = 0
         var waiters: [(id: Int, c: CheckedContinuation<Bool, Never>)] = []
     }
@@ -43,7 +47,7 @@ public final class DeploymentHealth: Sendable {
     public init(deployments: [Deployment], settings: Settings = Settings()) {
         self.settings = settings
         var s: [String: State] = [:]
-        for d in deployments { s[d.name] = State(capacity: d.capacity) }
+        for d in deployments { s[d.name] = State(capacity: d.capacity, capacityConfigured: d.capacity != nil) }
         states = Mutex(s)
     }
 
@@ -102,7 +106,7 @@ public final class DeploymentHealth: Sendable {
         let step = states.withLock { s -> Step in
             var st = s[d.name] ?? State(capacity: d.capacity)
             defer { s[d.name] = st }
-            if st.draining { return .refuse }
+            if st.draining || (st.engineBusy && !force) { return .refuse }
             var probe = false
             switch force ? .closed(failures: 0) : st.breaker {
             case .open(let until):
@@ -208,6 +212,17 @@ public final class DeploymentHealth: Sendable {
         for c in handOff.0 { c.resume(returning: handOff.1) }
     }
 
+    /// What a local engine reports of itself: queueing (`busy`), and its slot count, which becomes
+    /// the deployment's capacity unless the config set one.
+    public func applySignals(_ name: String, busy: Bool, slots: Int?) {
+        states.withLock { s in
+            guard var st = s[name] else { return }
+            st.engineBusy = busy
+            if let slots, slots > 0, !st.capacityConfigured { st.capacity = slots }
+            s[name] = st
+        }
+    }
+
     /// Drains (or returns to service) deployments by name; returns their requests still in flight.
     @discardableResult
     public func setDraining(_ names: [String], _ draining: Bool) -> Int {
@@ -234,6 +249,7 @@ public final class DeploymentHealth: Sendable {
     public struct Snapshot: Sendable {
         public var name: String
         public var draining: Bool
+        public var engineBusy: Bool
         public var state: String
         public var outstanding: Int
         public var capacity: Int?
@@ -250,7 +266,7 @@ public final class DeploymentHealth: Sendable {
                 case .open(let until): state = until > now ? "open" : "half_open"
                 case .halfOpen: state = "half_open"
                 }
-                return Snapshot(name: name, draining: st.draining, state: state, outstanding: st.outstanding, capacity: st.capacity, ewmaMillis: st.ewmaMicros / 1000)
+                return Snapshot(name: name, draining: st.draining, engineBusy: st.engineBusy, state: state, outstanding: st.outstanding, capacity: st.capacity, ewmaMillis: st.ewmaMicros / 1000)
             }
         }
     }

@@ -48,5 +48,10 @@ public final class GatewayMetrics: Sendable {
         Metrics.Timer(label: name, dimensions: [("tier", tier)], factory: factory)
     }
 
+    /// A gauge set at scrape time (engine and deployment state is read, not counted).
+    public func gauge(_ name: String, _ labels: [(String, String)], _ value: Int) {
+        registry.makeGauge(name: name, labels: labels).set(Int64(value))
+    }
+
     public func render() -> [UInt8] { registry.emitToBuffer() }
 }

@@ -14,7 +14,8 @@ struct Routes {
     func register(on router: Router<LucairContext>) {
         router.get("/health") { _, _ in try await self.health() }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.gateway.metrics.render())))
+            self.gateway.recordStateGauges()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.gateway.metrics.render())))
         }
         router.get("/v1/models") { request, context in
             _ = try self.authenticate(request, context, endpoint: "models")
