@@ -133,6 +133,22 @@ import Testing
         }
     }
 
+    @Test func spillingNeverPassesThePlansCeiling() async throws {
+        // A plan whose ladder stops at Baseline: its busy requests wait, then 503; never Fast.
+        let tweak: (String, Int) -> String = { t, p in Self.oneSlot(t, p) + "\n[plans.local]\nceiling = \"baseline\"\n" }
+        try await TestStack.with(tweak: tweak) { s in
+            let t = try await s.tenant("local-plan", plan: "local")
+            try await Task.sleep(for: .milliseconds(400))
+            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=20 chunk_delay_ms=40]", stream: true), key: t.user) }
+            try await Task.sleep(for: .milliseconds(150))
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi"), key: t.user)
+            #expect(r.status == 503 && r.json["error"]?["code"]?.stringValue == "deployments_busy", "\(r.body)")
+            #expect(try await slow.value.status == 200)
+            let rec = try #require(try await s.record(r.headers["x-lucair-request-id"] ?? ""), "the refusal is recorded too")
+            #expect(rec.tier == "baseline" && rec.spilledFrom == nil)
+        }
+    }
+
     @Test func spillingNeverPassesTheKeysReach() async throws {
         try await TestStack.with(tweak: Self.oneSlot) { s in
             let t = try await s.tenant("local-only")
