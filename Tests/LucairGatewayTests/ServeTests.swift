@@ -39,6 +39,15 @@ import Testing
         s.gateway.health.snapshot().first { $0.name == name }?.state
     }
 
+    /// Waits (up to 5 s) until `fake-local`'s only slot is taken, so a loaded machine cannot race it.
+    func slotTaken(_ s: TestStack) async throws {
+        for _ in 0..<100 {
+            if s.gateway.health.snapshot().first(where: { $0.name == "fake-local" })?.outstanding == 1 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the slow request never took the slot")
+    }
+
     @Test func aDeadDeploymentIsSkippedOnceItsBreakerOpensAndProbedAfterTheCoolDown() async throws {
         try await TestStack.with(tweak: Self.twoLocals) { s in
             for _ in 0..<12 {
@@ -99,8 +108,7 @@ import Testing
         try await TestStack.with(tweak: Self.oneSlot) { s in
             // The only local slot is taken by a slow stream.
             let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true)) }
-            try await Task.sleep(for: .milliseconds(150))
-            #expect(s.gateway.health.snapshot().first { $0.name == "fake-local" }?.outstanding == 1)
+            try await slotTaken(s)
             let start = ContinuousClock.now
             let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
             let took = ContinuousClock.now - start
@@ -139,8 +147,8 @@ import Testing
         try await TestStack.with(tweak: tweak) { s in
             let t = try await s.tenant("local-plan", plan: "local")
             try await Task.sleep(for: .milliseconds(400))
-            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=20 chunk_delay_ms=40]", stream: true), key: t.user) }
-            try await Task.sleep(for: .milliseconds(150))
+            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true), key: t.user) }
+            try await slotTaken(s)
             let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "hi"), key: t.user)
             #expect(r.status == 503 && r.json["error"]?["code"]?.stringValue == "deployments_busy", "\(r.body)")
             #expect(try await slow.value.status == 200)
@@ -155,15 +163,15 @@ import Testing
             let minted = try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["scopes": ["tiers": ["baseline"]]], key: TestStack.adminKey)
             let narrow = try #require(minted.json["key"]?.stringValue)
             try await Task.sleep(for: .milliseconds(400))
-            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=20 chunk_delay_ms=40]", stream: true), key: narrow) }
-            try await Task.sleep(for: .milliseconds(150))
+            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true), key: narrow) }
+            try await slotTaken(s)
             let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"), key: narrow)
             #expect(r.status == 503 && r.json["error"]?["code"]?.stringValue == "deployments_busy", "\(r.body)")
             #expect(r.headers["retry-after"] == "1")
             #expect(try await slow.value.status == 200)
             // A concrete model is served by its deployments only: busy is an answer, not a spill.
-            let slow2 = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=20 chunk_delay_ms=40]", stream: true)) }
-            try await Task.sleep(for: .milliseconds(150))
+            let slow2 = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true)) }
+            try await slotTaken(s)
             let explicit = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "hi"))
             #expect(explicit.status == 503)
             #expect(try await slow2.value.status == 200)
