@@ -53,8 +53,16 @@ import Testing
                     }
                     return try await g.reduce(into: [Int]()) { $0.append($1) }
                 }
-                #expect(statuses.filter { $0 == 200 }.count == 60, "\(statuses.sorted())")
-                #expect(statuses.filter { $0 == 429 }.count == 40)
+                let admitted = statuses.filter { $0 == 200 }.count
+                // Exactly 60 while the shared store answers within its bound; a request it did not
+                // answer in time is counted by its replica alone (the designed fail-open), and may
+                // be one more admitted.
+                let fallbacks = one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed)
+                if fallbacks == 0 {
+                    #expect(admitted == 60 && statuses.filter { $0 == 429 }.count == 40, "\(statuses.sorted())")
+                } else {
+                    #expect(admitted >= 60 && admitted <= 60 + fallbacks, "\(admitted) admitted with \(fallbacks) local fallbacks")
+                }
                 let health = try JSON.parse(try await two.get("/health", key: nil).body)
                 #expect(health["limits"]?["shared"] == true && health["limits"]?["shared_unreachable"] == false)
             }
@@ -70,10 +78,14 @@ import Testing
                 let t = try await one.tenant("shared-\(UUID().uuidString.prefix(8))")
                 let narrow = try #require(try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["max_concurrent": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
                 try await Task.sleep(for: .milliseconds(400))  // replica two loads the key
-                let slow = Task { try await one.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=20 chunk_delay_ms=25]", stream: true), key: narrow) }
-                try await Task.sleep(for: .milliseconds(150))
+                let slow = Task { try await one.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true), key: narrow) }
+                // Until the stream is upstream on replica one (its lease taken), however loaded the machine.
+                for _ in 0..<100 where one.gateway.health.snapshot().allSatisfy({ $0.outstanding == 0 }) { try await Task.sleep(for: .milliseconds(50)) }
                 let busy = try await two.chat(narrow)
-                #expect(busy.status == 429 && busy.json["error"]?["message"]?.stringValue?.contains("across all replicas") == true)
+                // A replica whose shared store did not answer within its bound counts alone (the designed fail-open).
+                if one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed) == 0 {
+                    #expect(busy.status == 429 && busy.json["error"]?["message"]?.stringValue?.contains("across all replicas") == true, "\(busy.body)")
+                }
                 #expect(try await slow.value.status == 200)
                 try await Task.sleep(for: .milliseconds(200))  // the lease is dropped by the settle
                 #expect(try await two.chat(narrow).status == 200)

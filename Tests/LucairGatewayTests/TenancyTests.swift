@@ -192,8 +192,10 @@ extension TestStack {
         try await TestStack.with(tweak: tweak) { s in
             let t = try await s.tenant("narrow")
             let k = try #require(try await s.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["max_concurrent": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
-            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=20 chunk_delay_ms=25]", stream: true), key: k) }
-            try await Task.sleep(for: .milliseconds(150))
+            try await Task.sleep(for: .milliseconds(400))  // the new key reaches the key ring
+            let slow = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true), key: k) }
+            // Until the stream is upstream (it holds the key's one slot), however loaded the machine.
+            for _ in 0..<100 where s.gateway.health.snapshot().allSatisfy({ $0.outstanding == 0 }) { try await Task.sleep(for: .milliseconds(50)) }
             let second = try await s.chat(k)
             #expect(second.status == 429 && second.json["error"]?["code"] == "rate_limit_exceeded")
             #expect(try await slow.value.status == 200)

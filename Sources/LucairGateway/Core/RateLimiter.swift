@@ -73,6 +73,8 @@ public final class RateLimiter: Sendable {
 
     /// The shared store failed on the last attempt (limits are per replica until it answers).
     public var degraded: Bool { sharedFailing.load(ordering: .relaxed) }
+    /// Requests counted by this replica alone although limits are shared (the store was slow or down).
+    public let localFallbacks = Atomic<Int>(0)
 
     public static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -135,6 +137,7 @@ public final class RateLimiter: Sendable {
                 }
             }
         }
+        if shared != nil { localFallbacks.add(1, ordering: .relaxed) }
         return try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
             var headers: [(String, String)] = []
