@@ -187,7 +187,9 @@ public final class Billing: Sendable {
             }
         } catch let e as StripeError {
             if e.status == 402 || e.type == "card_error" {
-                await failRecharge(r, paymentIntent: e.paymentIntent?["id"]?.stringValue, reason: e.code == "authentication_required" ? "authentication_required" : (e.declineCode ?? e.code ?? "card_declined"))
+                // Stripe's error code (card_declined, authentication_required…), the same word the
+                // payment_intent.payment_failed webhook carries: whichever arrives first, one reason.
+                await failRecharge(r, paymentIntent: e.paymentIntent?["id"]?.stringValue, reason: e.code ?? "card_declined")
             } else {
                 // Not paused: a later debit tries again. A charge Stripe did make is still credited by its webhook.
                 try? await storage.finishRecharge(id: r.id, status: .failed, paymentIntent: nil, error: e.description)
