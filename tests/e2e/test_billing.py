@@ -286,7 +286,8 @@ def test_auto_recharge_runs_when_usage_crosses_the_threshold(billed, stripe_fake
     tenant, c = _recharge_setup(billed, stripe_fake, "4242424242424242", balance_cents=50)
     assert _chat(c).status_code == 200  # a debit below the $1 threshold starts one recharge
     _until(lambda: _wallet(c, tenant) > 500 * NANO_PER_CENT, what="the recharge credit")
-    account = c.get(f"/admin/v1/tenants/{tenant}/billing").json()
+    # The recharge record is marked right after the credit, in the same webhook.
+    account = _until(lambda: (a := c.get(f"/admin/v1/tenants/{tenant}/billing").json())["recharges"][0]["status"] == "succeeded" and a, what="the recharge marked")
     assert [r["status"] for r in account["recharges"]] == ["succeeded"] and account["recharges"][0]["amount_cents"] == 500
     keys = [r["idempotency_key"] for r in stripe_fake.control("requests")["data"] if r["path"] == "/v1/payment_intents"]
     assert "lucair-recharge-" + account["recharges"][0]["id"] in keys
@@ -372,5 +373,5 @@ def test_localstripe_auto_recharge_triggered_by_usage(on_localstripe, localstrip
     tenant, c = _recharge_setup(on_localstripe, localstripe, "4242424242424242", balance_cents=50)
     assert _chat(c).status_code == 200
     _until(lambda: _wallet(c, tenant) > 500 * NANO_PER_CENT, timeout=20, what="the recharge credit from localstripe's webhook")
-    account = c.get(f"/admin/v1/tenants/{tenant}/billing").json()
+    account = _until(lambda: (a := c.get(f"/admin/v1/tenants/{tenant}/billing").json())["recharges"][0]["status"] == "succeeded" and a, what="the recharge marked")
     assert [r["status"] for r in account["recharges"]] == ["succeeded"]
