@@ -62,7 +62,7 @@ let package = Package(
         // Billing with Stripe: webhook signatures, the API client, top-ups, auto-recharge, refunds,
         // disputes and reconciliation, over Storage.
         .target(name: "LucairBilling", dependencies: [
-            "LucairCore", "LucairWire", "LucairStorage",
+            "LucairCore", "LucairWire", "LucairStorage", "LucairLedger",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,13 +1,13 @@
+import LucairLedger
+
 /// Stripe's request encoding: `application/x-www-form-urlencoded` with nested keys in brackets
 /// (`metadata[tenant_id]=…`, `line_items[0][quantity]=1`). Written here because no listed package
 /// encodes this dialect.
 public enum StripeForm {
-    public indirect enum Value: Sendable, Equatable {
+    public indirect enum Value: Sendable {
         case string(String)
         case dict([(String, Value)])
         case list([Value])
-
-        public static func == (a: Value, b: Value) -> Bool { StripeForm.encode(["v": a]) == StripeForm.encode(["v": b]) }
     }
 
     /// Encodes in the order given (Stripe does not care; tests and idempotency hashes do).
@@ -34,7 +34,7 @@ public enum StripeForm {
                  UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(b))
             default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
+                out += "%" + Hex.encode([b]).uppercased()
             }
         }
         return out
@@ -43,8 +43,4 @@ public enum StripeForm {
 
 extension StripeForm.Value: ExpressibleByStringLiteral {
     public init(stringLiteral s: String) { self = .string(s) }
-}
-
-extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LucairLedger
 
 /// Stripe's webhook signature scheme: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]`, where each
 /// `v1` is HMAC-SHA256 of `"<t>.<raw body>"` under the endpoint's secret. A request is genuine when
@@ -28,7 +29,7 @@ public enum StripeSignature {
             let kv = part.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { continue }
             let key = kv[0].trimmingCharacters(in: .whitespaces), value = kv[1].trimmingCharacters(in: .whitespaces)
-            if key == "t" { timestamp = Int64(value) } else if key == "v1", let sig = hexBytes(value) { signatures.append(sig) }
+            if key == "t" { timestamp = Int64(value) } else if key == "v1", let sig = Hex.decode(value) { signatures.append(sig) }
         }
         guard let timestamp, !signatures.isEmpty else { throw .malformedHeader }
         let key = SymmetricKey(data: Array(secret.utf8))
@@ -41,27 +42,6 @@ public enum StripeSignature {
     /// The header Stripe would send (tests and the fake).
     public static func header(body: [UInt8], secret: String, timestamp: Int64) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("\(timestamp).".utf8) + body, using: SymmetricKey(data: Array(secret.utf8)))
-        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func hexBytes(_ s: String) -> [UInt8]? {
-        guard s.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(s.count / 2)
-        var it = s.utf8.makeIterator()
-        while let a = it.next(), let b = it.next() {
-            guard let hi = nibble(a), let lo = nibble(b) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
-    }
-
-    static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        return "t=\(timestamp),v1=" + Hex.encode(mac)
     }
 }

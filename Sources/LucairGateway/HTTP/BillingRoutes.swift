@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import LucairBilling
 import LucairCore
+import LucairLedger
 import LucairStorage
 import LucairWire
 import NIOCore
@@ -144,7 +145,7 @@ struct BillingRoutes {
             return admin.routes.json(out, status: status)
         }
         guard key.count <= 255 else { throw GatewayError.invalid("Idempotency-Key must be at most 255 characters.", code: "idempotency_key_too_long") }
-        let hash = SHA256.hash(data: body.serialized()).map { String(format: "%02x", $0) }.joined()
+        let hash = Hex.encode(SHA256.hash(data: body.serialized()))
         let storage = gateway.storage
         switch try await storage.claimIdempotency(scope: scope, key: key, requestHash: hash, atMillis: Int64(Date().timeIntervalSince1970 * 1000)) {
         case .replay(let status, let stored):
