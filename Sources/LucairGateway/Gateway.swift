@@ -135,12 +135,8 @@ public final class Gateway: Sendable {
     /// and port.
     public func deployments(ofEngine name: String) -> [String]? {
         guard let e = engines.first(where: { $0.config.name == name }) else { return nil }
-        func origin(_ url: String) -> String {
-            guard let c = URLComponents(string: url) else { return url }
-            return "\(c.scheme ?? "")://\(c.host ?? ""):\(c.port ?? (c.scheme == "https" ? 443 : 80))"
-        }
-        let o = origin(e.config.healthURL)
-        return (config.deployments + config.embeddings).filter { origin($0.url) == o }.map(\.name)
+        let o = EngineSignals.origin(e.config.healthURL)
+        return (config.deployments + config.embeddings).filter { EngineSignals.origin($0.url) == o }.map(\.name)
     }
 
     /// An engine's state for /health and the admin API.

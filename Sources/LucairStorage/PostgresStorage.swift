@@ -196,16 +196,10 @@ public final class PostgresStorage: Storage, SharedLimits {
     public func usageSummary(tenantId: String, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummaryRow] {
         try await rows(Schema.usageSummarySQL, [.text(tenantId), .int(fromMillis), .int(toMillis)]).map { r in
             UsageSummaryRow(keyId: Self.text(r, "key_id") ?? "", tier: Self.text(r, "tier") ?? "", model: Self.text(r, "model") ?? "",
-                            requests: Self.int(r, "requests") ?? 0, inputTokens: Self.numeric(r, "input_tokens"),
-                            cachedInputTokens: Self.numeric(r, "cached_input_tokens"), cacheWriteTokens: Self.numeric(r, "cache_write_tokens"),
-                            outputTokens: Self.numeric(r, "output_tokens"), costNano: Self.numeric(r, "cost_nano"))
+                            requests: Self.int(r, "requests") ?? 0, inputTokens: Self.int(r, "input_tokens") ?? 0,
+                            cachedInputTokens: Self.int(r, "cached_input_tokens") ?? 0, cacheWriteTokens: Self.int(r, "cache_write_tokens") ?? 0,
+                            outputTokens: Self.int(r, "output_tokens") ?? 0, costNano: Self.int(r, "cost_nano") ?? 0)
         }
-    }
-
-    /// SUM over BIGINT is NUMERIC in PostgreSQL; read it as text and parse exactly.
-    static func numeric(_ row: PostgresRandomAccessRow, _ c: String) -> Int64 {
-        if let s = try? row[c].decode(String.self) { return Int64(s) ?? 0 }
-        return int(row, c) ?? 0
     }
 
     public func insertUsage(_ records: [UsageRecord]) async throws {
@@ -415,7 +409,7 @@ public final class PostgresStorage: Storage, SharedLimits {
 
     public func spend(sinceMillis: Int64) async throws -> [(tenantId: String, keyId: String, costNano: NanoUSD)] {
         try await rows(Schema.spendSQL, [.int(sinceMillis)]).map { r in
-            (Self.text(r, "tenant_id") ?? "", Self.text(r, "key_id") ?? "", Self.numeric(r, "cost_nano"))
+            (Self.text(r, "tenant_id") ?? "", Self.text(r, "key_id") ?? "", Self.int(r, "cost_nano") ?? 0)
         }
     }
 

@@ -138,6 +138,7 @@ enum Schema {
     }
 
     /// Balance of every wallet account: credits in, debits out.
+    /// Sums are cast to BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC, which reads back as nothing.
     static let walletBalancesSQL = """
         SELECT tenant_id, CAST(SUM(CASE WHEN credit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END)
           - SUM(CASE WHEN debit = 'wallet:' || tenant_id THEN amount_nano ELSE 0 END) AS BIGINT) AS balance

@@ -29,9 +29,11 @@ struct EngineSignals: Service {
         }
     }
 
+    /// `scheme://host:port` of a URL, the port always written: where an engine's own endpoints
+    /// live, and how a deployment is matched to the engine that serves it.
     static func origin(_ url: String) -> String {
         guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return url }
-        return "\(scheme)://\(host)" + (c.port.map { ":\($0)" } ?? "")
+        return "\(scheme)://\(host):\(c.port ?? (scheme == "https" ? 443 : 80))"
     }
 
     func poll(_ d: Deployment) async {
