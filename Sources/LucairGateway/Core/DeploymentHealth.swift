@@ -101,8 +101,7 @@ public final class DeploymentHealth: Sendable {
     /// `force`: the last resort when nothing else could take the request — the breaker is ignored
     /// (the slots are not).
     public func acquire(_ d: Deployment, force: Bool = false, now: ContinuousClock.Instant = .now) async -> Lease? {
-        enum Step { case go(probe: Bool), refuse, wait(Int) }
-        let id = nextWaiter.add(1, ordering: .relaxed).newValue
+        enum Step { case go(probe: Bool), refuse, wait }
         let step = states.withLock { s -> Step in
             var st = s[d.name] ?? State(capacity: d.capacity)
             defer { s[d.name] = st }
@@ -122,7 +121,7 @@ public final class DeploymentHealth: Sendable {
             }
             if let cap = st.capacity, st.inUse >= cap {
                 if probe { st.breaker = .halfOpen(probing: false) }
-                return .wait(id)
+                return .wait
             }
             st.inUse += 1
             st.outstanding += 1
@@ -131,7 +130,7 @@ public final class DeploymentHealth: Sendable {
         switch step {
         case .go(let probe): return Lease(deployment: d.name, started: .now, probe: probe)
         case .refuse: return nil
-        case .wait(let id): return await waitForSlot(d, id: id)
+        case .wait: return await waitForSlot(d, id: nextWaiter.add(1, ordering: .relaxed).newValue)
         }
     }
 

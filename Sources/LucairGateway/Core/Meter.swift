@@ -62,10 +62,8 @@ public struct Meter: Sendable {
     public func hold(_ r: inout Request, inputTokensMax: Int, outputTokensMax: Int) throws {
         guard r.principal.prepaid else { return }
         r.holdBounds = (inputTokensMax, outputTokensMax)
-        let price = prices.price(model: r.model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
-        let worst = Int64(inputTokensMax) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(outputTokensMax) * price.output
         do {
-            r.hold = try wallets.reserve(r.principal.tenantId, worst)
+            r.hold = try wallets.reserve(r.principal.tenantId, worstCase(r, model: r.model))
         } catch {
             limiter.settle(r.admission, actualTokens: 0, cost: 0)
             throw error
@@ -105,14 +103,16 @@ public struct Meter: Sendable {
     /// hold is released, the new one taken, or the request keeps its old hold and this throws 402.
     public func rehold(_ r: inout Request, model: String) throws {
         guard let old = r.hold else { return }
-        var moved = r
-        moved.model = model
-        let price = prices.price(model: model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
-        let worst = Int64(r.holdBounds.input) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(r.holdBounds.output) * price.output
+        let worst = worstCase(r, model: model)
         guard worst > old.amount else { return }
-        moved.hold = try wallets.reserve(r.principal.tenantId, worst)
+        r.hold = try wallets.reserve(r.principal.tenantId, worst)
         _ = wallets.settle(old, cost: 0)
-        r.hold = moved.hold
+    }
+
+    /// Every input token at the model's dearest input price, every allowed output token at its output price.
+    func worstCase(_ r: Request, model: String) -> NanoUSD {
+        let price = prices.price(model: model, onISODate: Clock.isoDate())?.price ?? ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0)
+        return Int64(r.holdBounds.input) * max(price.input, price.cacheWrite, price.cachedInput) + Int64(r.holdBounds.output) * price.output
     }
 
     static let busyCode = "deployments_busy"
