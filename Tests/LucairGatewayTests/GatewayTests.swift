@@ -79,17 +79,7 @@ import Testing
 
     @Test func fallsThroughToTheNextDeploymentOfTheTier() async throws {
         // A dead port first, then the fake: the request still succeeds.
-        let tweak: (String, Int) -> String = { t, port in
-            t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
-                [[tiers.baseline.deployments]]
-                name = "dead-local"
-                kind = "openai_compatible"
-                url = "http://127.0.0.1:1/v1"
-                model = "ministral-8b"
-                [[tiers.baseline.deployments]]
-                name = "fake-local"
-                """)
-        }
+        let tweak = TestStack.tweak { _ in "[[tiers.baseline.deployments]]\nname = \"dead-local\"\nkind = \"openai_compatible\"\nurl = \"http://127.0.0.1:1/v1\"\nmodel = \"ministral-8b\"" }
         try await TestStack.with(tweak: tweak) { s in
             let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
             #expect(r.status == 200)

@@ -10,30 +10,20 @@ import Testing
 /// the wait bound, and spilling never passes the plan's ceiling or the key's scopes.
 @Suite(.timeLimit(.minutes(3))) struct ServeTests {
     /// Baseline: `dead-local` (nothing listens) and `fake-local`, or `fake-local` with one slot.
-    static func twoLocals(_ t: String, _ port: Int) -> String {
-        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
-            [serve]
-            breaker_failures = 2
-            breaker_cool_down_ms = 400
-            [[tiers.baseline.deployments]]
-            name = "dead-local"
-            kind = "openai_compatible"
-            url = "http://127.0.0.1:1/v1"
-            model = "ministral-8b"
-            [[tiers.baseline.deployments]]
-            name = "fake-local"
-            """)
+    static let twoLocals = TestStack.tweak { _ in
+        """
+        [serve]
+        breaker_failures = 2
+        breaker_cool_down_ms = 400
+        [[tiers.baseline.deployments]]
+        name = "dead-local"
+        kind = "openai_compatible"
+        url = "http://127.0.0.1:1/v1"
+        model = "ministral-8b"
+        """
     }
 
-    static func oneSlot(_ t: String, _ port: Int) -> String {
-        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
-            [serve]
-            spill_wait_ms = 50
-            [[tiers.baseline.deployments]]
-            capacity = 1
-            name = "fake-local"
-            """)
-    }
+    static let oneSlot = TestStack.tweak(inside: "capacity = 1") { _ in "[serve]\nspill_wait_ms = 50" }
 
     func breaker(_ s: TestStack, _ name: String) -> String? {
         s.gateway.health.snapshot().first { $0.name == name }?.state
@@ -71,20 +61,7 @@ import Testing
 
     @Test func aRetryAfterKeepsADeploymentAsideAndRecoveryClosesIt() async throws {
         // Two Baseline deployments on the fake; only `ministral-8b-b` answers 429 with retry-after.
-        let tweak: (String, Int) -> String = { t, port in
-            t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
-                [serve]
-                breaker_cool_down_ms = 300
-                [[tiers.baseline.deployments]]
-                name = "fake-local-b"
-                kind = "openai_compatible"
-                url = "http://127.0.0.1:\(port)/v1"
-                model = "ministral-8b"
-                upstream_model = "ministral-8b-b"
-                [[tiers.baseline.deployments]]
-                name = "fake-local"
-                """)
-        }
+        let tweak = TestStack.tweak { port in "[serve]\nbreaker_cool_down_ms = 300\n" + TestStack.twin("fake-local-b", upstream: "ministral-8b-b", port: port) }
         try await TestStack.with(tweak: tweak) { s in
             var served: [String] = []
             for _ in 0..<8 {
@@ -131,7 +108,7 @@ import Testing
 
     @Test func aSlotFreedWithinTheBoundIsTakenInsteadOfSpilling() async throws {
         // A 1 s bound, so that a loaded test machine cannot turn the wait into a spill.
-        let patient: (String, Int) -> String = { t, p in Self.oneSlot(t, p).replacingOccurrences(of: "spill_wait_ms = 50", with: "spill_wait_ms = 1000") }
+        let patient = TestStack.tweak(inside: "capacity = 1") { _ in "[serve]\nspill_wait_ms = 1000" }
         try await TestStack.with(tweak: patient) { s in
             let short = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake latency_ms=100]")) }
             try await Task.sleep(for: .milliseconds(30))
@@ -143,7 +120,7 @@ import Testing
 
     @Test func spillingNeverPassesThePlansCeiling() async throws {
         // A plan whose ladder stops at Baseline: its busy requests wait, then 503; never Fast.
-        let tweak: (String, Int) -> String = { t, p in Self.oneSlot(t, p) + "\n[plans.local]\nceiling = \"baseline\"\n" }
+        let tweak = TestStack.tweak(inside: "capacity = 1") { _ in "[serve]\nspill_wait_ms = 50\n[plans.local]\nceiling = \"baseline\"" }
         try await TestStack.with(tweak: tweak) { s in
             let t = try await s.tenant("local-plan", plan: "local")
             try await Task.sleep(for: .milliseconds(400))
@@ -179,19 +156,8 @@ import Testing
     }
 
     /// `fake-local-b` waits at most 300 ms for a stream's head and 400 ms between bytes.
-    static func impatient(_ t: String, _ port: Int) -> String {
-        t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
-            [[tiers.baseline.deployments]]
-            name = "fake-local-b"
-            kind = "openai_compatible"
-            url = "http://127.0.0.1:\(port)/v1"
-            model = "ministral-8b"
-            upstream_model = "ministral-8b-b"
-            first_byte_timeout_ms = 300
-            idle_timeout_ms = 400
-            [[tiers.baseline.deployments]]
-            name = "fake-local"
-            """)
+    static let impatient = TestStack.tweak { port in
+        TestStack.twin("fake-local-b", upstream: "ministral-8b-b", port: port, extra: "first_byte_timeout_ms = 300\nidle_timeout_ms = 400")
     }
 
     @Test func aSlowFirstByteFallsThroughAndAStalledStreamEndsCleanly() async throws {
@@ -219,19 +185,7 @@ import Testing
     }
 
     @Test func anOverloaded529MovesToTheNextDeploymentWithoutClientVisibleErrors() async throws {
-        let tweak: (String, Int) -> String = { t, port in
-            t.replacingOccurrences(of: "[[tiers.fast.deployments]]\nname = \"fake-haiku\"", with: """
-                [[tiers.fast.deployments]]
-                name = "fake-haiku-b"
-                kind = "anthropic"
-                url = "http://127.0.0.1:\(port)"
-                model = "claude-haiku-4-5"
-                upstream_model = "claude-haiku-4-5-b"
-                api_key = "test-anthropic-key"
-                [[tiers.fast.deployments]]
-                name = "fake-haiku"
-                """)
-        }
+        let tweak = TestStack.tweak(before: "fake-haiku", tier: "fast") { port in TestStack.twin("fake-haiku-b", tier: "fast", upstream: "claude-haiku-4-5-b", port: port) }
         try await TestStack.with(tweak: tweak) { s in
             for stream in [false, true, false, true] {
                 let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/fast", content: "x [fake status=529 retry_after=5 only=claude-haiku-4-5-b]", stream: stream))
@@ -242,14 +196,7 @@ import Testing
     }
 
     @Test func anEngineThatQueuesTakesNoNewRequestsAndItsSlotsBecomeTheCapacity() async throws {
-        let quick: (String, Int) -> String = { t, _ in
-            t.replacingOccurrences(of: "[[tiers.baseline.deployments]]\nname = \"fake-local\"", with: """
-                [serve]
-                signals_poll_ms = 100
-                [[tiers.baseline.deployments]]
-                name = "fake-local"
-                """)
-        }
+        let quick = TestStack.tweak { _ in "[serve]\nsignals_poll_ms = 100" }
         try await TestStack.with(tweak: quick) { s in
             func fake(_ body: JSONValue) async throws { _ = try await s.post("/_fake/engine", body.jsonString, key: nil, base: s.fakeURL) }
             // The engine reports 2 slots (llama.cpp's /slots): that becomes fake-local's capacity.

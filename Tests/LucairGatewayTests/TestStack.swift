@@ -66,6 +66,32 @@ struct TestStack {
             """)
     }
 
+    /// A config tweak: `block(port)` (TOML: settings, more deployments) goes just before deployment
+    /// `name` of `tier`, and `inside` (keys of its own) into that deployment's table.
+    static func tweak(before name: String = "fake-local", tier: String = "baseline", inside: String = "",
+                      _ block: @escaping @Sendable (Int) -> String = { _ in "" }) -> @Sendable (String, Int) -> String {
+        { t, port in
+            let anchor = "[[tiers.\(tier).deployments]]\nname = \"\(name)\""
+            return t.replacingOccurrences(of: anchor, with: block(port) + "\n" + anchor + (inside.isEmpty ? "" : "\n" + inside))
+        }
+    }
+
+    /// Another deployment of `tier` on the fake, whose upstream model is `upstream`: a directive with
+    /// `only=<upstream>` reaches it alone.
+    static func twin(_ name: String, tier: String = "baseline", upstream: String, port: Int, extra: String = "") -> String {
+        let anthropic = tier == "fast"
+        return """
+            [[tiers.\(tier).deployments]]
+            name = "\(name)"
+            kind = "\(anthropic ? "anthropic" : "openai_compatible")"
+            url = "http://127.0.0.1:\(port)\(anthropic ? "" : "/v1")"
+            model = "\(anthropic ? "claude-haiku-4-5" : "ministral-8b")"
+            upstream_model = "\(upstream)"
+            \(anthropic ? "api_key = \"test-anthropic-key\"" : "")
+            \(extra)
+            """
+    }
+
     /// `tweak` edits the TOML text before it is parsed (add deployments, change storage…).
     /// Teardown is a graceful shutdown, as on SIGTERM in production (cancelling a server that still
     /// holds idle keep-alive connections was seen to hang).
