@@ -9,50 +9,30 @@ import random
 import threading
 from pathlib import Path
 
-from conftest import _binary, _start_gateway
+from conftest import _binary, _start_gateway, lucair_config
 from e2e_helpers import ADMIN_KEY, httpx
 
 
 def storm_config(fake_port: int, tmp: Path) -> str:
-    local = "\n".join(f"""
-[[tiers.baseline.deployments]]
-name = "local-{i}"
-kind = "openai_compatible"
-url = "http://127.0.0.1:{fake_port}/v1"
-model = "ministral-8b"
-capacity = 4""" for i in (1, 2))
-    return f"""\
-[server]
-listen = "127.0.0.1:0"
-[storage]
-url = "sqlite://{tmp}/lucair.sqlite"
-[auth]
-admin_key = "{ADMIN_KEY}"
+    """The e2e config (fake-local, fake-haiku) with 4 slots on fake-local, a second local engine
+    (local-2), a Fast deployment nothing listens on (haiku-down), and quick breakers."""
+    return lucair_config(fake_port, tmp).replace('name = "fake-local"', 'name = "fake-local"\ncapacity = 4') + f"""
 [serve]
 spill_wait_ms = 50
 breaker_failures = 3
 breaker_cool_down_ms = 2000
-{local}
+[[tiers.baseline.deployments]]
+name = "local-2"
+kind = "openai_compatible"
+url = "http://127.0.0.1:{fake_port}/v1"
+model = "ministral-8b"
+capacity = 4
 [[tiers.fast.deployments]]
 name = "haiku-down"
 kind = "anthropic"
 url = "http://127.0.0.1:1"
 model = "claude-haiku-4-5"
 api_key = "test-key"
-[[tiers.fast.deployments]]
-name = "haiku-up"
-kind = "anthropic"
-url = "http://127.0.0.1:{fake_port}"
-model = "claude-haiku-4-5"
-api_key = "test-key"
-[[prices]]
-effective = "2026-01-01"
-[prices.models."ministral-8b"]
-input = 200
-output = 1000
-[prices.models."claude-haiku-4-5"]
-input = 1000
-output = 5000
 """
 
 
@@ -96,7 +76,7 @@ def test_storm_has_no_client_visible_failures(fake_upstream, tmp_path: Path) -> 
     print(f"\nstorm: {sum(statuses.values())} requests, statuses {dict(statuses)}, served by {dict(served)}, "
           f"local failures scripted {local_failures}, spills {spills:.0f}")
     assert statuses == {200: len(plan)}, f"client-visible failures: {dict(statuses)}"
-    assert served["haiku-down"] == 0 and served["haiku-up"] > 0 and served["local-1"] + served["local-2"] > 0
+    assert served["haiku-down"] == 0 and served["fake-haiku"] > 0 and served["fake-local"] + served["local-2"] > 0
     assert spills >= local_failures, "every failed local request spilled to Fast"
     breakers = {d["name"]: d["breaker"] for d in health["deployments"]}
     assert breakers["haiku-down"] in ("open", "half_open"), breakers
