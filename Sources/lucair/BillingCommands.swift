@@ -25,16 +25,11 @@ struct BillingCommand: AsyncParsableCommand {
             let sinceSeconds = try UsageCommand.Export.day(since, default: 0) / 1000
             let (_, store) = try await storage.open()
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
-            let report: Reconciler.Report
-            do {
-                report = try await Reconciler.run(stripe: StripeClient(base: base, secretKey: key, http: http), storage: store, sinceSeconds: sinceSeconds)
-            } catch {
-                try? await http.shutdown()
-                try? await store.close()
-                throw error
-            }
+            let outcome: Result<Reconciler.Report, any Error>
+            do { outcome = .success(try await Reconciler.run(stripe: StripeClient(base: base, secretKey: key, http: http), storage: store, sinceSeconds: sinceSeconds)) } catch { outcome = .failure(error) }
             try? await http.shutdown()
             try? await store.close()
+            let report = try outcome.get()
             print("matched: \(report.matched.count) (\(Money.usdString(report.matched.reduce(0) { $0 + $1.cents } * Billing.nanoPerCent)) USD net)")
             for l in report.onlyStripe { print("only on Stripe: \(l)") }
             for l in report.onlyLucair { print("only in Lucair: \(l)") }

@@ -25,18 +25,17 @@ struct EnginesCommand: AsyncParsableCommand {
             req.method = method
             req.headers.add(name: "Authorization", value: "Bearer \(key)")
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let outcome: Result<(UInt, JSONValue), any Error>
             do {
                 let r = try await http.execute(req, timeout: .seconds(10))
-                let body = try JSON.parse(String(buffer: try await r.body.collect(upTo: 1 << 20)))
-                try? await http.shutdown()
-                guard r.status.code == 200 else {
-                    throw ValidationError("Lucair answered \(r.status.code): \(body["error"]?["message"]?.stringValue ?? body.jsonString)")
-                }
-                return body
-            } catch {
-                try? await http.shutdown()
-                throw error
+                outcome = .success((r.status.code, try JSON.parse(String(buffer: try await r.body.collect(upTo: 1 << 20)))))
+            } catch { outcome = .failure(error) }
+            try? await http.shutdown()
+            let (status, body) = try outcome.get()
+            guard status == 200 else {
+                throw ValidationError("Lucair answered \(status): \(body["error"]?["message"]?.stringValue ?? body.jsonString)")
             }
+            return body
         }
     }
 
