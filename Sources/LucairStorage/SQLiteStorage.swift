@@ -185,7 +185,8 @@ public final class SQLiteStorage: Storage {
     }
 
     static func head(_ tenant: String, _ db: Database) throws -> LedgerHead {
-        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = ?", arguments: [tenant]) else { return LedgerHead() }
+        let select = try db.cachedStatement(sql: "SELECT seq, hash, frontier FROM ledger_heads WHERE tenant_id = ?")
+        guard let row = try Row.fetchOne(select, arguments: [tenant]) else { return LedgerHead() }
         return LedgerHead(seq: row["seq"], hashHex: row["hash"], frontierText: row["frontier"]) ?? LedgerHead()
     }
 

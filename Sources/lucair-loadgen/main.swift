@@ -33,6 +33,7 @@ struct LoadGen: AsyncParsableCommand {
             var gaps = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
             var ok = 0
             var failed = 0
+            var stalled = 0  // streams with a gap of a second or more between chunks
         }
         let results = try await withThrowingTaskGroup(of: Result.self) { group in
             for _ in 0..<concurrency {
@@ -61,6 +62,7 @@ struct LoadGen: AsyncParsableCommand {
                             if t0 >= warmEnd {
                                 r.latency.record(UInt64(micros(stream ? (first ?? total) : total)))
                                 for g in gaps { r.gaps.record(UInt64(micros(g))) }
+                                if gaps.contains(where: { $0 >= .seconds(1) }) { r.stalled += 1 }
                                 r.ok += 1
                             }
                         } catch {
@@ -76,6 +78,7 @@ struct LoadGen: AsyncParsableCommand {
                 all.gaps.add(r.gaps)
                 all.ok += r.ok
                 all.failed += r.failed
+                all.stalled += r.stalled
             }
             return all
         }
@@ -84,7 +87,7 @@ struct LoadGen: AsyncParsableCommand {
             "rps": Double(results.ok) / seconds,
             "p50_us": results.latency.valueAtPercentile(50), "p90_us": results.latency.valueAtPercentile(90),
             "p99_us": results.latency.valueAtPercentile(99), "max_us": results.latency.max,
-            "gap_p99_us": results.gaps.valueAtPercentile(99),
+            "gap_p99_us": results.gaps.valueAtPercentile(99), "gap_max_us": results.gaps.max, "stalled": results.stalled,
         ]
         try await client.shutdown()
         let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])

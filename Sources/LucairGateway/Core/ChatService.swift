@@ -17,6 +17,9 @@ public struct ServedBy: Sendable {
     public var rateLimitHeaders: [(String, String)] = []
     /// For `auto`: the assessment and the decision behind `tier`.
     public var route: RouteExplain?
+    /// Time spent waiting on upstreams (every attempt, up to the answer or the stream's head): what
+    /// the handler subtracts from its own time to report Lucair's overhead.
+    public var upstreamTime: Duration = .zero
 }
 
 /// Why an `auto` request went where it went: `x-lucair-route-*` headers and `lucair.route`.
@@ -196,9 +199,12 @@ public final class ChatService: Sendable {
         let env = envelope(c)
         let outcome: ((JSONValue, TokenUsage?), Deployment, DeploymentHealth.Lease)
         let call = c.request
+        var upstreamTime = Duration.zero
         do {
             outcome = try await serve(&c) { d in
-                try await providers.provider(for: d).complete(UpstreamCall(request: call, deployment: d, envelope: env))
+                let t = ContinuousClock.now
+                defer { upstreamTime += .now - t }
+                return try await providers.provider(for: d).complete(UpstreamCall(request: call, deployment: d, envelope: env))
             }
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
@@ -209,7 +215,8 @@ public final class ChatService: Sendable {
         let used = reported ?? TokenUsage(
             input: TokenEstimator.promptTokens(c.request),
             output: TokenEstimator.tokens(bytes: OpenAIRelay.generatedBytes(body)), estimated: true)
-        let served = servedBy(c, d)
+        var served = servedBy(c, d)
+        served.upstreamTime = upstreamTime
         let bill = finish(c, deployment: d, usage: used, status: 200, errorType: nil, ttft: nil)
         if c.metered.hold != nil { await meter.usage.stored(c.requestId) }
         var out = body
@@ -235,11 +242,16 @@ public final class ChatService: Sendable {
         var c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
         let call = c.request
+        var upstreamTime = Duration.zero
         do {
             let (s, d, lease) = try await serve(&c) { d in
-                try await providers.provider(for: d).stream(UpstreamCall(request: call, deployment: d, envelope: env))
+                let t = ContinuousClock.now
+                defer { upstreamTime += .now - t }
+                return try await providers.provider(for: d).stream(UpstreamCall(request: call, deployment: d, envelope: env))
             }
-            return OpenedStream(servedBy: servedBy(c, d), context: c, deployment: d, upstream: s, envelope: env, lease: lease)
+            var served = servedBy(c, d)
+            served.upstreamTime = upstreamTime
+            return OpenedStream(servedBy: served, context: c, deployment: d, upstream: s, envelope: env, lease: lease)
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
 
 /// Prometheus metrics, one registry per gateway instance (tests build several in one process, so
 /// nothing is bootstrapped globally).
@@ -15,7 +16,41 @@ public final class GatewayMetrics: Sendable {
             .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
             .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
         ]
+        // Lucair's own time per request is tens to hundreds of microseconds: finer buckets.
+        f.durationHistogramBuckets["lucair_overhead_seconds"] = [
+            .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+            .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100),
+        ]
         factory = f
+        overheadComplete = Metrics.Timer(label: "lucair_overhead_seconds", dimensions: [("kind", "complete")], factory: f)
+        overheadStreamOpen = Metrics.Timer(label: "lucair_overhead_seconds", dimensions: [("kind", "stream_open")], factory: f)
+    }
+
+    /// Lucair's own time on a request (handler time less upstream time): a whole non-streaming
+    /// answer, or a stream up to its head.
+    public let overheadComplete, overheadStreamOpen: Metrics.Timer
+
+    /// The handles every served request updates, made once per (endpoint, tier, model) instead of
+    /// looked up in the registry (name checks, a lock, label hashing) nine times per request.
+    public struct Served: Sendable {
+        public let ok: CoreMetrics.Counter
+        public let input, cachedInput, cacheWrite, output: CoreMetrics.Counter
+        public let cost: CoreMetrics.Counter
+        public let duration: Metrics.Timer
+    }
+
+    struct ServedKey: Hashable { let endpoint, tier, model: String }
+    let servedCache = Mutex<[ServedKey: Served]>([:])
+
+    public func served(endpoint: String, tier: String, model: String) -> Served {
+        let key = ServedKey(endpoint: endpoint, tier: tier, model: model)
+        if let s = servedCache.withLock({ $0[key] }) { return s }
+        let s = Served(ok: requests(endpoint: endpoint, tier: tier, model: model, status: 200),
+                       input: tokens(kind: "input", tier: tier, model: model), cachedInput: tokens(kind: "cached_input", tier: tier, model: model),
+                       cacheWrite: tokens(kind: "cache_write", tier: tier, model: model), output: tokens(kind: "output", tier: tier, model: model),
+                       cost: costNano(tier: tier, model: model), duration: duration("lucair_request_duration_seconds", tier: tier))
+        servedCache.withLock { $0[key] = s }
+        return s
     }
 
     public func requests(endpoint: String, tier: String, model: String, status: Int) -> CoreMetrics.Counter {

@@ -87,15 +87,16 @@ public struct Meter: Sendable {
         // stored (ChatService awaits `usage.stored`), so a kill -9 cannot lose a paid answer.
         usage.record(record, durable: r.hold != nil && status == 200)
         limiter.settle(r.admission, actualTokens: u.promptTokens + u.outputTokens, cost: record.costNano)
-        metrics.requests(endpoint: r.endpoint, tier: tier, model: r.model, status: status).increment()
+        let m = metrics.served(endpoint: r.endpoint, tier: tier, model: r.model)
+        if status == 200 { m.ok.increment() } else { metrics.requests(endpoint: r.endpoint, tier: tier, model: r.model, status: status).increment() }
         if u.promptTokens + u.outputTokens > 0 {
-            metrics.tokens(kind: "input", tier: tier, model: r.model).increment(by: Int64(u.inputTokens))
-            metrics.tokens(kind: "cached_input", tier: tier, model: r.model).increment(by: Int64(u.cachedInputTokens))
-            metrics.tokens(kind: "cache_write", tier: tier, model: r.model).increment(by: Int64(u.cacheWriteTokens))
-            metrics.tokens(kind: "output", tier: tier, model: r.model).increment(by: Int64(u.outputTokens))
-            metrics.costNano(tier: tier, model: r.model).increment(by: record.costNano)
+            m.input.increment(by: Int64(u.inputTokens))
+            m.cachedInput.increment(by: Int64(u.cachedInputTokens))
+            m.cacheWrite.increment(by: Int64(u.cacheWriteTokens))
+            m.output.increment(by: Int64(u.outputTokens))
+            m.cost.increment(by: record.costNano)
         }
-        metrics.duration("lucair_request_duration_seconds", tier: tier).recordNanoseconds(Int64(total.micros * 1000))
+        m.duration.recordNanoseconds(Int64(total.micros * 1000))
         return Bill(usage: u, costNano: record.costNano, priceVersion: record.priceVersion)
     }
 

@@ -56,6 +56,7 @@ extension HTTPField.Name {
     static let lucairQualityBar = Self("x-lucair-quality-bar")!
     static let lucairCostUSD = Self("x-lucair-cost-usd")!
     static let lucairCostNano = Self("x-lucair-cost-nano-usd")!
+    static let lucairOverheadMicros = Self("x-lucair-overhead-us")!
     static let lucairInputTokens = Self("x-lucair-input-tokens")!
     static let lucairCachedInputTokens = Self("x-lucair-cached-input-tokens")!
     static let lucairCacheWriteTokens = Self("x-lucair-cache-write-tokens")!

@@ -5,6 +5,7 @@ import LucairCore
 import LucairRouter
 import LucairUpstreams
 import LucairWire
+import Metrics
 import NIOCore
 
 /// Thin handlers: authenticate, read the body, call the core, write headers.
@@ -64,6 +65,7 @@ struct Routes {
     }
 
     func chat(_ request: Request, _ context: LucairContext) async throws -> Response {
+        let received = ContinuousClock.now
         let principal = try authenticate(request, context, endpoint: "chat.completions")
         let body = try await jsonBody(request)
         let chat: ChatRequest
@@ -75,6 +77,7 @@ struct Routes {
                 let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: requestId, qualityBar: bar)
                 var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
                 served(opened.servedBy, into: &headers)
+                overhead(since: received, upstream: opened.servedBy.upstreamTime, timer: gateway.metrics.overheadStreamOpen, into: &headers)
                 let service = gateway.chat
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                     await service.pump(opened) { bytes in try await writer.write(ByteBuffer(bytes: bytes)) }
@@ -85,7 +88,9 @@ struct Routes {
             var headers: HTTPFields = [.contentType: "application/json"]
             served(servedBy, into: &headers)
             billed(bill, into: &headers)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out.serialized())))
+            let bytes = ByteBuffer(bytes: out.serialized())
+            overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         } catch let e as GatewayError {
             return e.response(requestId: requestId)
         }
@@ -181,6 +186,14 @@ struct Routes {
         h[.lucairRouteBar] = String(r.decision.bar)
         h[.lucairRouteP] = String(Assessment.round(r.assessment.probability(r.decision.tier)))
         h[.lucairRouterVersion] = r.routerVersion
+    }
+
+    /// Lucair's own time on a request: from the handler's start to the answer being ready (or the
+    /// stream's head), less the time spent waiting on upstreams. Header and histogram.
+    func overhead(since received: ContinuousClock.Instant, upstream: Duration, timer: Metrics.Timer, into h: inout HTTPFields) {
+        let own = max(.zero, ContinuousClock.now - received - upstream)
+        h[.lucairOverheadMicros] = String(own.micros)
+        timer.recordNanoseconds(own.micros * 1000)
     }
 
     func billed(_ b: Bill, into h: inout HTTPFields) {

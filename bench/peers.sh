@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Lucair beside TensorZero's gateway and the LiteLLM proxy: one fake upstream, one load generator,
+# one run. Writes bench/results/peers.{jsonl,csv,md} and docs/peers-*.png (bench/peers_report.py).
+#
+# Usage: bench/peers.sh [SECONDS_PER_POINT]
+# Needs wrk (Debian) and, once, network access to PyPI: the peers install into $PEERS_VENV.
+#
+# Non-streaming points use wrk (C, one thread) so the load generator takes as little of the two
+# cores as possible; streaming points use lucair-loadgen, which measures time to first token and
+# the gaps between chunks (64 chunks, 20 ms apart). Lucair runs as a tenant would use it: an API
+# key with RPM, TPM and concurrency limits, model "auto" (Assess + Route on every request), usage
+# metered to the hash-chained ledger on SQLite. The peers run as their own benchmarks run them:
+# TensorZero with observability off, LiteLLM with one worker and request logging off.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-5}"
+venv="${PEERS_VENV:-$HOME/.cache/lucair-bench-peers}"
+if [ ! -x "$venv/bin/litellm" ] || [ ! -d "$venv/lib/python3"*/site-packages/tensorzero ]; then
+  python3 -m venv "$venv"
+  # LiteLLM 1.82.7 and 1.82.8 were compromised releases: pinned well past them.
+  "$venv/bin/pip" install -q 'litellm[proxy]==1.108.7' 'tensorzero==2026.6.0' openai
+fi
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+. bench/lib.sh
+bench_setup
+start_fake --chunks 16
+direct="http://127.0.0.1:$fport/v1/chat/completions"
+
+# ---- Lucair: four tiers on the fake, a bench plan with every limit on, an internal tenant's key.
+admin="sk-luc-benchbenchbenchbenchbenchbenchbench"
+{
+  printf '[server]\nlisten = "127.0.0.1:0"\nlog_level = "warning"\n[storage]\nurl = "sqlite://%s/lucair.sqlite"\n[auth]\nadmin_key = "%s"\n' "$work" "$admin"
+  printf '[plans.bench]\nceiling = "frontier"\nrpm = 100000000\ntpm = 100000000000\nmax_concurrent = 4096\n'
+  for t in baseline:ministral-8b fast:fast-model balanced:balanced-model frontier:frontier-model; do
+    printf '[[tiers.%s.deployments]]\nname = "fake-%s"\nkind = "openai_compatible"\nurl = "http://127.0.0.1:%s/v1"\nmodel = "%s"\n' "${t%%:*}" "${t%%:*}" "$fport" "${t#*:}"
+  done
+  printf '[[prices]]\neffective = "2026-01-01"\n'
+  for m in ministral-8b:200:1000 fast-model:1000:5000 balanced-model:3000:15000 frontier-model:15000:75000; do
+    IFS=: read -r name input output <<< "$m"
+    printf '[prices.models."%s"]\ninput = %s\noutput = %s\n' "$name" "$input" "$output"
+  done
+} > "$work/lucair.toml"
+start_lucair
+admin_post() { curl -sf -H "authorization: Bearer $admin" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/$1" -d "$2"; }
+tid=$(admin_post tenants '{"name":"bench","kind":"internal","plan":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+lkey=$(admin_post "tenants/$tid/keys" '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+sleep 1.5  # the key refresher picks the new key up
+
+# ---- TensorZero's gateway (embedded in its PyPI wheel), observability off.
+cat > "$work/tensorzero.toml" <<TOML
+[gateway]
+observability.enabled = false
+[models.fake]
+routing = ["fake"]
+[models.fake.providers.fake]
+type = "openai"
+api_base = "http://127.0.0.1:$fport/v1/"
+model_name = "ministral-8b"
+api_key_location = "none"
+TOML
+RUST_LOG=warn "$venv/bin/python" bench/peers/tensorzero_gateway.py "$work/tensorzero.toml" > "$work/tz.out" 2>&1 &
+tzpid=$!
+for _ in $(seq 100); do grep -q 'tensorzero base_url' "$work/tz.out" && break; sleep 0.2; done
+tzurl="$(awk '/tensorzero base_url/ {print $3}' "$work/tz.out")chat/completions"
+
+# ---- LiteLLM proxy, one worker, request logging off.
+llport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+llkey="sk-litellm-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+cat > "$work/litellm.yaml" <<YAML
+model_list:
+  - model_name: fake
+    litellm_params:
+      model: openai/ministral-8b
+      api_base: http://127.0.0.1:$fport/v1
+      api_key: none
+litellm_settings:
+  set_verbose: false
+YAML
+echo '{"version": 1, "disable_existing_loggers": false, "loggers": {"uvicorn.access": {"level": "WARNING"}}}' > "$work/litellm-log.json"
+LITELLM_MASTER_KEY="$llkey" LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$llport" \
+  --num_workers 1 --log_config "$work/litellm-log.json" > "$work/litellm.out" 2>&1 &
+llpid=$!
+for _ in $(seq 150); do curl -sf "http://127.0.0.1:$llport/health/liveliness" >/dev/null && break; sleep 0.2; done
+llurl="http://127.0.0.1:$llport/v1/chat/completions"
+
+# Resident memory of a process and its children, MB.
+tree_rss() { local kb=0 p; for p in $1 $(pgrep -P "$1" || true); do kb=$((kb + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((kb / 1024)); }
+declare -A pid=([lucair]=$lpid [tensorzero]=$tzpid [litellm]=$llpid)
+declare -A url=([direct]=$direct [lucair]="http://127.0.0.1:$lport/v1/chat/completions" [tensorzero]=$tzurl [litellm]=$llurl)
+declare -A key=([direct]="" [lucair]=$lkey [tensorzero]="" [litellm]=$llkey)
+declare -A model=([direct]=ministral-8b [lucair]=auto [tensorzero]=tensorzero::model_name::fake [litellm]=fake)
+results=bench/results/peers.jsonl
+mkdir -p bench/results
+: > "$results"
+note() { echo "$1" >> "$results"; }
+for g in lucair tensorzero litellm; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"idle\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
+sample_peak() {  # runs in the background while a load runs against $1: keeps its peak RSS in a file
+  local g=$1 r m; [ "$g" = direct ] && return
+  m=$(cat "$work/peak-$g" 2>/dev/null || echo 0)
+  while [ -e "$work/loading" ]; do r=$(tree_rss "${pid[$g]}"); [ "$r" -gt "$m" ] && m=$r && echo "$m" > "$work/peak-$g"; sleep 0.5; done
+}
+
+for c in 1 16 64; do
+  for g in direct lucair tensorzero litellm; do
+    body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+    BODY=$body KEY=${key[$g]} LABEL=warm CONC=$c wrk -t1 -c"$c" -d1s -s bench/peers/wrk-json.lua "${url[$g]}" > /dev/null
+    touch "$work/loading"; sample_peak "$g" & sampler=$!
+    BODY=$body KEY=${key[$g]} LABEL=$g CONC=$c wrk -t1 -c"$c" -d"${secs}s" --timeout 30s -s bench/peers/wrk-json.lua "${url[$g]}" | tail -1 >> "$results"
+    rm -f "$work/loading"; wait "$sampler"
+  done
+done
+for c in 1 16 64; do
+  for g in direct lucair tensorzero litellm; do
+    body='{"model":"'"${model[$g]}"'","stream":true,"messages":[{"role":"user","content":"Tell me a story. [fake chunks=64 chunk_delay_ms=20]"}]}'
+    touch "$work/loading"; sample_peak "$g" & sampler=$!
+    "$bin/lucair-loadgen" --url "${url[$g]}" ${key[$g]:+--key "${key[$g]}"} --concurrency "$c" --seconds "$((secs + 3))" --warmup 1.5 \
+      --stream --body "$body" --label "$g" >> "$results"
+    rm -f "$work/loading"; wait "$sampler"
+  done
+done
+for g in lucair tensorzero litellm; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"peak\",\"mb\":$(cat "$work/peak-$g" 2>/dev/null || echo 0)}"; done
+sleep 2
+for g in lucair tensorzero litellm; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"after\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
+kill "$tzpid" "$llpid" 2>/dev/null || true
+python3 bench/peers_report.py "$results"
