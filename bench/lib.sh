@@ -2,8 +2,11 @@
 # upstream and Lucair on loopback ports.
 
 bench_setup() {
-  swift build -c release >/dev/null
-  bin="$(swift build -c release --show-bin-path)"
+  if [ -n "${BENCH_BIN:-}" ]; then bin=$BENCH_BIN  # prebuilt binaries (a long soak while the tree is rebuilt)
+  else
+    swift build -c release >/dev/null
+    bin="$(swift build -c release --show-bin-path)"
+  fi
   work="$(mktemp -d)"
   trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 }
@@ -21,4 +24,30 @@ start_lucair() {
   "$bin/lucair" serve --config "$work/lucair.toml" --listen "127.0.0.1:$lport" > "$work/lucair.out" 2> "$work/lucair.err" &
   lpid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lport/health" >/dev/null && break; sleep 0.1; done
+}
+
+# start_lucair_as_tenant: Lucair with four tiers on the fake (start_fake first), a "bench" plan with
+# RPM, TPM and concurrency limits all on, and an internal tenant on it whose key ($tenant_key) is
+# metered to the hash-chained ledger on SQLite. Sets lport, lpid, admin, tenant_key.
+start_lucair_as_tenant() {
+  admin="sk-luc-benchbenchbenchbenchbenchbenchbench"
+  {
+    printf '[server]\nlisten = "127.0.0.1:0"\nlog_level = "warning"\n[storage]\nurl = "sqlite://%s/lucair.sqlite"\n[auth]\nadmin_key = "%s"\n' "$work" "$admin"
+    printf '[plans.bench]\nceiling = "frontier"\nrpm = 100000000\ntpm = 100000000000\nmax_concurrent = 4096\n'
+    for t in baseline:ministral-8b fast:fast-model balanced:balanced-model frontier:frontier-model; do
+      printf '[[tiers.%s.deployments]]\nname = "fake-%s"\nkind = "openai_compatible"\nurl = "http://127.0.0.1:%s/v1"\nmodel = "%s"\n' "${t%%:*}" "${t%%:*}" "$fport" "${t#*:}"
+    done
+    printf '[[prices]]\neffective = "2026-01-01"\n'
+    for m in ministral-8b:200:1000 fast-model:1000:5000 balanced-model:3000:15000 frontier-model:15000:75000; do
+      IFS=: read -r name input output <<< "$m"
+      printf '[prices.models."%s"]\ninput = %s\noutput = %s\n' "$name" "$input" "$output"
+    done
+  } > "$work/lucair.toml"
+  start_lucair
+  local tid
+  tid=$(curl -sf -H "authorization: Bearer $admin" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants" \
+    -d '{"name":"bench","kind":"internal","plan":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  tenant_key=$(curl -sf -H "authorization: Bearer $admin" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants/$tid/keys" \
+    -d '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  sleep 1.5  # the key refresher picks the new key up
 }

@@ -26,25 +26,9 @@ bench_setup
 start_fake --chunks 16
 direct="http://127.0.0.1:$fport/v1/chat/completions"
 
-# ---- Lucair: four tiers on the fake, a bench plan with every limit on, an internal tenant's key.
-admin="sk-luc-benchbenchbenchbenchbenchbenchbench"
-{
-  printf '[server]\nlisten = "127.0.0.1:0"\nlog_level = "warning"\n[storage]\nurl = "sqlite://%s/lucair.sqlite"\n[auth]\nadmin_key = "%s"\n' "$work" "$admin"
-  printf '[plans.bench]\nceiling = "frontier"\nrpm = 100000000\ntpm = 100000000000\nmax_concurrent = 4096\n'
-  for t in baseline:ministral-8b fast:fast-model balanced:balanced-model frontier:frontier-model; do
-    printf '[[tiers.%s.deployments]]\nname = "fake-%s"\nkind = "openai_compatible"\nurl = "http://127.0.0.1:%s/v1"\nmodel = "%s"\n' "${t%%:*}" "${t%%:*}" "$fport" "${t#*:}"
-  done
-  printf '[[prices]]\neffective = "2026-01-01"\n'
-  for m in ministral-8b:200:1000 fast-model:1000:5000 balanced-model:3000:15000 frontier-model:15000:75000; do
-    IFS=: read -r name input output <<< "$m"
-    printf '[prices.models."%s"]\ninput = %s\noutput = %s\n' "$name" "$input" "$output"
-  done
-} > "$work/lucair.toml"
-start_lucair
-admin_post() { curl -sf -H "authorization: Bearer $admin" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/$1" -d "$2"; }
-tid=$(admin_post tenants '{"name":"bench","kind":"internal","plan":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-lkey=$(admin_post "tenants/$tid/keys" '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-sleep 1.5  # the key refresher picks the new key up
+# ---- Lucair as a tenant uses it (bench/lib.sh): every limit on, model auto, metered to the ledger.
+start_lucair_as_tenant
+lkey=$tenant_key
 
 # ---- TensorZero's gateway (embedded in its PyPI wheel), observability off.
 cat > "$work/tensorzero.toml" <<TOML

@@ -18,6 +18,7 @@ struct LoadGen: AsyncParsableCommand {
     @Option(help: "JSON request body.") var body = #"{"model":"auto","messages":[{"role":"user","content":"Hello there"}]}"#
     @Flag var stream = false
     @Option(help: "Label copied into the output.") var label = ""
+    @Option(help: "Target requests/s across all workers (paced, for soaks); 0 sends back to back.") var rate = 0.0
 
     func run() async throws {
         var cfg = HTTPClient.Configuration()
@@ -36,10 +37,18 @@ struct LoadGen: AsyncParsableCommand {
             var stalled = 0  // streams with a gap of a second or more between chunks
         }
         let results = try await withThrowingTaskGroup(of: Result.self) { group in
-            for _ in 0..<concurrency {
+            for worker in 0..<concurrency {
                 group.addTask {
                     var r = Result()
+                    // Paced workers start staggered and keep to a schedule, so a slow answer
+                    // does not make the next requests bunch up.
+                    let interval: Duration = rate > 0 ? .microseconds(Int64(Double(concurrency) / rate * 1_000_000)) : .zero
+                    var next = start + interval * worker / concurrency
                     while ContinuousClock.now < end {
+                        if rate > 0 {
+                            if next > .now { try? await Task.sleep(until: next) }
+                            next += interval
+                        }
                         var req = HTTPClientRequest(url: url)
                         req.method = .POST
                         req.headers.add(name: "content-type", value: "application/json")
