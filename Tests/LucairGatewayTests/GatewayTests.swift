@@ -186,6 +186,24 @@ import Testing
         }
     }
 
+    /// Lucair's own time is reported without the upstream's: a 300 ms upstream does not show in
+    /// the overhead header, but does in the request's duration.
+    @Test func overheadExcludesTheUpstreamsTime() async throws {
+        try await TestStack.with { s in
+            for stream in [false, true] {
+                let t0 = ContinuousClock.now
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "slow [fake latency_ms=300]", stream: stream))
+                let elapsed = ContinuousClock.now - t0
+                #expect(r.status == 200 && elapsed >= .milliseconds(300))
+                let own = try #require(r.headers["x-lucair-overhead-us"].flatMap { Int($0) })
+                #expect(own >= 0 && own < 150_000, "overhead \(own) µs must not include the upstream's 300 ms")
+            }
+            let metrics = try await s.get("/metrics", key: nil).body
+            #expect(metrics.contains(#"lucair_overhead_seconds_count{kind="complete"} 1"#))
+            #expect(metrics.contains(#"lucair_overhead_seconds_count{kind="stream_open"} 1"#))
+        }
+    }
+
     @Test func embeddingsAreForwardedToTheLocalDeployment() async throws {
         try await TestStack.with(tweak: TestStack.withEmbeddings) { s in
             let r = try await s.post("/v1/embeddings", #"{"model":"local-embed","input":["a","bb"]}"#)

@@ -48,18 +48,32 @@ public struct LedgerService: Service, Sendable {
     /// Recomputes every chain (or one tenant's) and checks it against its checkpoints; checkpoints
     /// are trusted only when signed by `publicKey` (default: this service's own key).
     public func verify(tenantId: String? = nil, publicKey: Curve25519.Signing.PublicKey? = nil) async throws -> Report {
+        let tenants = if let tenantId { [tenantId] } else { try await storage.ledgerTenants() }
+        return try await verify(tenants: tenants, publicKey: publicKey)
+    }
+
+    public func verify(tenants: [String], publicKey: Curve25519.Signing.PublicKey? = nil) async throws -> Report {
         var report = Report()
         let trusted = publicKey ?? key?.publicKey
-        var tenants = [String]()
-        if let tenantId { tenants = [tenantId] } else { tenants = try await storage.ledgerTenants() }
-        for t in tenants {
-            let entries = try await storage.ledgerEntries(tenantId: t)
-            let cps = try await storage.checkpoints(tenantId: t)
-            report.tenants += 1
-            report.entries += entries.count
-            report.checkpoints += cps.count
-            if let b = LedgerVerifier.verify(tenantId: t, entries: entries, checkpoints: cps, publicKey: trusted) { report.breaks.append(b) }
+        // Chains are independent: each is recomputed on its own task while the next is read, with
+        // at most a few read chains waiting, so memory stays bounded by a few chains.
+        let lanes = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        try await withThrowingTaskGroup(of: (entries: Int, checkpoints: Int, broken: LedgerVerifier.Break?).self) { group in
+            func collect(_ r: (entries: Int, checkpoints: Int, broken: LedgerVerifier.Break?)) {
+                report.tenants += 1
+                report.entries += r.entries
+                report.checkpoints += r.checkpoints
+                if let b = r.broken { report.breaks.append(b) }
+            }
+            for (i, t) in tenants.enumerated() {
+                let entries = try await storage.ledgerEntries(tenantId: t)
+                let cps = try await storage.checkpoints(tenantId: t)
+                group.addTask { (entries.count, cps.count, LedgerVerifier.verify(tenantId: t, entries: entries, checkpoints: cps, publicKey: trusted)) }
+                if i >= lanes, let r = try await group.next() { collect(r) }
+            }
+            for try await r in group { collect(r) }
         }
+        report.breaks.sort { $0.tenantId < $1.tenantId }
         return report
     }
 
