@@ -48,6 +48,31 @@ import Testing
         #expect(images.first?["source"]?["media_type"] == "image/png")
     }
 
+    @Test func cacheBreakpointsPassThroughAndOnlyTheBillableLifetimeIsAccepted() throws {
+        let body: JSONValue = [
+            "model": "claude-haiku-4-5",
+            "messages": [
+                ["role": "system", "content": [["type": "text", "text": "Long manual…", "cache_control": ["type": "ephemeral"]]]],
+                ["role": "user", "content": "First question", "cache_control": ["type": "ephemeral", "ttl": "5m"]],
+                ["role": "user", "content": [["type": "text", "text": "a"], ["type": "text", "text": "b"]]],
+            ],
+            "tools": [["type": "function", "function": ["name": "lookup", "parameters": ["type": "object"]], "cache_control": ["type": "ephemeral"]]],
+        ]
+        let out = try AnthropicRequest.build(try ChatRequest.parse(body), upstreamModel: "claude-haiku-4-5")
+        #expect(out["system"]?.arrayValue?.first?["cache_control"] == ["type": "ephemeral"])
+        let user = out["messages"]?.arrayValue?.first?["content"]?.arrayValue ?? []
+        #expect(user.map { $0["cache_control"] } == [["type": "ephemeral", "ttl": "5m"], nil, nil])  // the message's own, on its last block
+        #expect(out["tools"]?.arrayValue?.first?["cache_control"] == ["type": "ephemeral"])
+        var hour = body
+        hour["messages"] = [["role": "user", "content": [["type": "text", "text": "x", "cache_control": ["type": "ephemeral", "ttl": "1h"]]]]]
+        #expect(throws: InvalidRequest.self) { try AnthropicRequest.build(try ChatRequest.parse(hour), upstreamModel: "claude-haiku-4-5") }
+        do {
+            _ = try AnthropicRequest.build(try ChatRequest.parse(hour), upstreamModel: "claude-haiku-4-5")
+        } catch {
+            #expect(error.param == "messages[0].content[0].cache_control.ttl")
+        }
+    }
+
     @Test func jsonSchemaBecomesAForcedTool() throws {
         let req = try ChatRequest.parse(try JSON.parse(read("request_json_schema.openai.json")))
         let out = try AnthropicRequest.build(req, upstreamModel: "claude-haiku-4-5")

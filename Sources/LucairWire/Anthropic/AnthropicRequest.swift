@@ -8,7 +8,10 @@
 /// - `reasoning_effort` (or the Lucair extension `thinking`, in Anthropic's own shape) enables
 ///   extended thinking; assistant `thinking_blocks` (signatures included) are sent back verbatim;
 /// - `temperature` is clamped to Anthropic's 0…1; `temperature`/`top_p` are dropped while thinking;
-///   `seed` has no Anthropic equivalent and is dropped.
+///   `seed` has no Anthropic equivalent and is dropped;
+/// - prompt caching: `cache_control` on a content part, on a message (its last block) or on a tool
+///   is passed to Anthropic as is; only the default 5-minute lifetime is accepted, since the price
+///   table has one cache-write price (Anthropic's 1.25x for 5 minutes).
 public enum AnthropicRequest {
     public static let jsonToolName = "lucair_json"
     public static let defaultMaxTokens = 4096
@@ -40,9 +43,9 @@ public enum AnthropicRequest {
             let role = m["role"]?.stringValue ?? "user"
             switch role {
             case "system", "developer":
-                for b in try contentBlocks(m["content"], at: i) where b["type"]?.stringValue == "text" { system.append(b) }
+                for b in try cached(contentBlocks(m["content"], at: i), m, at: i) where b["type"]?.stringValue == "text" { system.append(b) }
             case "user":
-                append("user", try contentBlocks(m["content"], at: i))
+                append("user", try cached(contentBlocks(m["content"], at: i), m, at: i))
             case "assistant":
                 var blocks: [JSONValue] = []
                 for tb in m["thinking_blocks"]?.arrayValue ?? [] {
@@ -54,7 +57,7 @@ public enum AnthropicRequest {
                     default: break
                     }
                 }
-                blocks.append(contentsOf: try contentBlocks(m["content"], at: i))
+                blocks.append(contentsOf: try cached(contentBlocks(m["content"], at: i), m, at: i))
                 for tc in m["tool_calls"]?.arrayValue ?? [] {
                     let args = tc["function"]?["arguments"]?.stringValue ?? "{}"
                     let input = (try? JSON.parse(args)).flatMap { $0.objectValue != nil ? $0 : nil } ?? [:]
@@ -114,7 +117,11 @@ public enum AnthropicRequest {
                 "input_schema": t["function"]?["parameters"] ?? ["type": "object", "properties": [:]],
             ]
             if let d = t["function"]?["description"], !d.isNull { tool["description"] = d }
+            if let c = t["cache_control"], !c.isNull { tool["cache_control"] = c }
             return .object(tool)
+        }
+        for (k, t) in r.tools.enumerated() where t["cache_control"] != nil {
+            try checkCacheControl(t["cache_control"], param: "tools[\(k)].cache_control")
         }
         var toolChoice: JSONValue?
         switch r.body["tool_choice"] ?? .null {
@@ -151,18 +158,43 @@ public enum AnthropicRequest {
         case .array(let parts):
             var out: [JSONValue] = []
             for (k, p) in parts.enumerated() {
+                var block: JSONValue
                 switch p["type"]?.stringValue {
-                case "text": out.append(["type": "text", "text": p["text"] ?? ""])
+                case "text": block = ["type": "text", "text": p["text"] ?? ""]
                 case "image_url":
                     let url = p["image_url"]?["url"]?.stringValue ?? ""
-                    out.append(["type": "image", "source": try imageSource(url, param: "messages[\(i)].content[\(k)].image_url.url")])
-                case "refusal": out.append(["type": "text", "text": p["refusal"] ?? ""])
+                    block = ["type": "image", "source": try imageSource(url, param: "messages[\(i)].content[\(k)].image_url.url")]
+                case "refusal": block = ["type": "text", "text": p["refusal"] ?? ""]
                 default:
                     throw InvalidRequest("Content parts of type '\(p["type"]?.stringValue ?? "?")' cannot be sent to Anthropic models; use text or image_url.", param: "messages[\(i)].content[\(k)].type", code: "unsupported_value")
                 }
+                if let c = p["cache_control"], !c.isNull {
+                    try checkCacheControl(c, param: "messages[\(i)].content[\(k)].cache_control")
+                    block["cache_control"] = c
+                }
+                out.append(block)
             }
             return out
         default: return []
+        }
+    }
+
+    /// A message's own `cache_control` marks its last block (a cache breakpoint after this message).
+    static func cached(_ blocks: [JSONValue], _ m: JSONValue, at i: Int) throws(InvalidRequest) -> [JSONValue] {
+        guard let c = m["cache_control"], !c.isNull, !blocks.isEmpty else { return blocks }
+        try checkCacheControl(c, param: "messages[\(i)].cache_control")
+        var out = blocks
+        out[out.count - 1]["cache_control"] = c
+        return out
+    }
+
+    /// Anthropic's breakpoint shape, with the lifetime the price table can bill.
+    static func checkCacheControl(_ c: JSONValue?, param: String) throws(InvalidRequest) {
+        guard let c, c["type"]?.stringValue == "ephemeral" else {
+            throw InvalidRequest("cache_control must be {\"type\": \"ephemeral\"} (optionally with \"ttl\": \"5m\").", param: param)
+        }
+        if let ttl = c["ttl"], ttl != "5m" {
+            throw InvalidRequest("Only the 5-minute cache lifetime is supported (got ttl \(ttl.jsonString)): Lucair's price table has one cache-write price, Anthropic's 5-minute one. Omit ttl or send \"5m\".", param: param + ".ttl", code: "unsupported_value")
         }
     }
 
