@@ -101,6 +101,8 @@ let package = Package(
             "LucairGateway", "LucairCore", "LucairStorage", "LucairLedger",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Load generator for docs/benchmarks.md.
         .executableTarget(name: "lucair-loadgen", dependencies: [

@@ -413,23 +413,37 @@ public final class PostgresStorage: Storage, SharedLimits {
         }
     }
 
+    /// One admission: a named prepared statement, so each call is Bind + Execute on a connection
+    /// that parsed and planned it once (the unnamed-statement path parsed it on every call).
+    struct AdmitStatement: PostgresPreparedStatement {
+        static let name = "lucair_admit_v1"
+        static let sql = "SELECT lucair_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        typealias Row = Int32
+        let r: SharedAdmitRequest
+
+        func makeBindings() throws -> PostgresBindings {
+            var b = PostgresBindings(capacity: 13)
+            b.append(r.scopes)
+            b.append(r.window)
+            b.append(Int64(r.tokens))
+            b.append(r.requestLimits.map { Int64($0 ?? -1) })
+            b.append(r.tokenLimits.map { Int64($0 ?? -1) })
+            b.append(r.concurrencyLimits.map { Int64($0 ?? -1) })
+            b.append(r.day)
+            b.append(r.month)
+            b.append(r.dailyCaps.map { $0 ?? -1 })
+            b.append(r.monthlyCaps.map { $0 ?? -1 })
+            b.append(r.lease)
+            b.append(r.nowMillis)
+            b.append(r.leaseMillis)
+            return b
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int32 { try row.decode(Int32.self) }
+    }
+
     public func admit(_ r: SharedAdmitRequest) async throws -> SharedRefusal? {
-        var b = PostgresBindings()
-        b.append(r.scopes)
-        b.append(r.window)
-        b.append(Int64(r.tokens))
-        b.append(r.requestLimits.map { Int64($0 ?? -1) })
-        b.append(r.tokenLimits.map { Int64($0 ?? -1) })
-        b.append(r.concurrencyLimits.map { Int64($0 ?? -1) })
-        b.append(r.day)
-        b.append(r.month)
-        b.append(r.dailyCaps.map { $0 ?? -1 })
-        b.append(r.monthlyCaps.map { $0 ?? -1 })
-        b.append(r.lease)
-        b.append(r.nowMillis)
-        b.append(r.leaseMillis)
-        let rows = try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", binds: b), logger: logger)
-        for try await code in rows.decode(Int32.self) {
+        for try await code in try await limitsClient.execute(AdmitStatement(r: r), logger: logger) {
             guard code != 0 else { return nil }
             return SharedRefusal(kind: SharedRefusal.Kind(rawValue: Int(code) / 1000) ?? .rate, scopeIndex: Int(code) % 1000 - 1)
         }

@@ -17,9 +17,7 @@ public struct AnthropicProvider: ChatProvider {
     public func complete(_ call: UpstreamCall) async throws -> (JSONValue, TokenUsage?) {
         let d = call.deployment
         let body = try build(call)
-        let response = try await http.post(url: d.url + "/v1/messages", headers: headers(d), body: body, deployment: d)
-        let (out, usage) = AnthropicResponse.completion(try await http.json(response, deployment: d), envelope: call.envelope)
-        return (out, usage)
+        return AnthropicResponse.completion(try await http.postJSON(url: d.url + "/v1/messages", headers: headers(d), body: body, deployment: d), envelope: call.envelope)
     }
 
     public func stream(_ call: UpstreamCall) async throws -> UpstreamStream {

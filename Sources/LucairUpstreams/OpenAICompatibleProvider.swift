@@ -16,8 +16,7 @@ public struct OpenAICompatibleProvider: ChatProvider {
     public func complete(_ call: UpstreamCall) async throws -> (JSONValue, TokenUsage?) {
         let d = call.deployment
         let body = OpenAIRelay.upstreamBody(call.request, upstreamModel: d.upstreamModel)
-        let response = try await http.post(url: d.url + "/chat/completions", headers: headers(d), body: body, deployment: d)
-        return OpenAIRelay.completion(try await http.json(response, deployment: d), envelope: call.envelope)
+        return OpenAIRelay.completion(try await http.postJSON(url: d.url + "/chat/completions", headers: headers(d), body: body, deployment: d), envelope: call.envelope)
     }
 
     public func stream(_ call: UpstreamCall) async throws -> UpstreamStream {
@@ -31,8 +30,7 @@ public struct OpenAICompatibleProvider: ChatProvider {
     public func embeddings(_ body: [String: JSONValue], deployment d: Deployment) async throws -> JSONValue {
         var b = body
         b["model"] = .string(d.upstreamModel)
-        let response = try await http.post(url: d.url + "/embeddings", headers: headers(d), body: .object(b), deployment: d)
-        return try await http.json(response, deployment: d)
+        return try await http.postJSON(url: d.url + "/embeddings", headers: headers(d), body: .object(b), deployment: d)
     }
 }
 

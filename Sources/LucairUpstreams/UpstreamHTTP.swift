@@ -37,18 +37,42 @@ struct UpstreamHTTP: Sendable {
         return response
     }
 
-    func json(_ response: HTTPClientResponse, deployment: Deployment) async throws -> JSONValue {
-        let buffer: ByteBuffer
+    /// A whole JSON answer (non-streaming calls, embeddings). Uses AsyncHTTPClient's
+    /// future-based API with its accumulator, which collects the body in the channel's handlers:
+    /// fewer async hand-offs per request than streaming the body through `HTTPClientResponse`
+    /// (docs/benchmarks.md, profile). Cancelling the caller cancels the call.
+    func postJSON(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment) async throws -> JSONValue {
+        let client = clients[deployment.name] ?? client
+        let request: HTTPClient.Request
         do {
-            buffer = try await response.body.collect(upTo: Self.maxBody)
+            var h = HTTPHeaders([("content-type", "application/json")])
+            h.add(contentsOf: headers)
+            request = try HTTPClient.Request(url: url, method: .POST, headers: h, body: .bytes(body.serialized()))
         } catch {
             throw UpstreamErrors.transport(error, deployment: deployment.name)
         }
-        guard let json = try? JSON.parse(bytes: buffer.readableBytesView) else {
-            throw GatewayError(status: 502, type: "upstream_error", code: "upstream_bad_response",
-                               message: "Deployment '\(deployment.name)' answered with something that is not JSON.",
-                               origin: .upstream(deployment: deployment.name), retryable: true)
+        let task = client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: Self.maxBody),
+                                  deadline: .now() + .milliseconds(Int64(deployment.totalTimeoutMs)))
+        let response: HTTPClient.Response
+        do {
+            response = try await withTaskCancellationHandler { try await task.futureResult.get() } onCancel: { task.cancel() }
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw UpstreamErrors.transport(error, deployment: deployment.name)
+        }
+        guard response.status.code == 200 else {
+            throw UpstreamErrors.fromResponse(status: Int(response.status.code), body: response.body.map { $0.getSlice(at: $0.readerIndex, length: min($0.readableBytes, Self.maxErrorBody)) ?? $0 },
+                                              headers: response.headers, deployment: deployment.name)
+        }
+        guard let buffer = response.body, let json = try? JSON.parse(bytes: buffer.readableBytesView) else {
+            throw Self.notJSON(deployment)
         }
         return json
+    }
+
+    static func notJSON(_ deployment: Deployment) -> GatewayError {
+        GatewayError(status: 502, type: "upstream_error", code: "upstream_bad_response",
+                     message: "Deployment '\(deployment.name)' answered with something that is not JSON.",
+                     origin: .upstream(deployment: deployment.name), retryable: true)
     }
 }

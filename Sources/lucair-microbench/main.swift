@@ -5,6 +5,8 @@ import LucairCore
 import LucairGateway
 import LucairStorage
 import LucairWire
+import NIOCore
+import NIOPosix
 
 /// Micro-benchmarks of request-path pieces, timed one operation at a time (p50 / p99 / max over N
 /// runs, in nanoseconds). Usage: lucair-microbench [ITERATIONS]; with LUCAIR_BENCH_POSTGRES_URL set,
@@ -107,6 +109,16 @@ struct Bench {
             let store = try await StorageFactory.open(url: url, logger: Logger(label: "bench"))
             try await store.migrate()
             let shared = RateLimiter(shared: store as? any SharedLimits)
+            // The database call alone (no deadline, no settle): what the limiter adds on top of it.
+            let sharedStore = store as! any SharedLimits
+            let minute = Int64(Date().timeIntervalSince1970) / 60
+            await measure("shared PostgreSQL: the lucair_admit call alone, RPM + TPM (loopback)", runs: 20_000) { i in
+                let r = SharedAdmitRequest(scopes: ["key:bench-\(i % 100)", "tenant:bench"], window: minute, tokens: 1200,
+                                           requestLimits: [1_000_000_000, 1_000_000_000], tokenLimits: [1_000_000_000_000, 1_000_000_000_000],
+                                           concurrencyLimits: [nil, nil], day: "d", month: "m", dailyCaps: [nil, nil], monthlyCaps: [nil, nil],
+                                           lease: "l\(i)", nowMillis: 0, leaseMillis: 60_000)
+                _ = try! await sharedStore.admit(r)
+            }
             await measure("authenticate + admit + settle, shared PostgreSQL: RPM + TPM (loopback)", runs: 20_000) { i in
                 var p = ring.principal(forKey: secrets[i % secrets.count])!
                 p.keyLimits.maxConcurrent = nil
@@ -125,6 +137,9 @@ struct Bench {
     }
 }
 
+// As `lucair serve` runs: Swift concurrency on NIO's event-loop threads, so an await on a
+// database answer resumes without hopping to the cooperative pool.
+_ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 if CommandLine.arguments.dropFirst().first == "ledger" {
     let entries = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 200_000
     try await Task.detached { try await LedgerBench.run(entries: entries) }.value

@@ -86,7 +86,8 @@ import Testing
                 if one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed) == 0 {
                     #expect(busy.status == 429 && busy.json["error"]?["message"]?.stringValue?.contains("across all replicas") == true, "\(busy.body)")
                 }
-                #expect(try await slow.value.status == 200)
+                let slowReply = try await slow.value
+                #expect(slowReply.status == 200, "\(slowReply.status): \(slowReply.body.prefix(300))")
                 try await Task.sleep(for: .milliseconds(200))  // the lease is dropped by the settle
                 #expect(try await two.chat(narrow).status == 200)
 
