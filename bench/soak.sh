@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lucair's memory under a steady load: RSS sampled every 10 s while paced load runs for MINUTES,
+# Lucair's memory under a steady load: RSS sampled every 10 s while paced load runs for MINUTES
+# (VmRSS, and its anonymous part — the heap — apart from mapped files such as the binary's pages),
 # then charted with a fitted slope (bench/soak_chart.py → docs/soak-rss.png, bench/results/soak.csv).
 #
 # Usage: bench/soak.sh [MINUTES]   (default 30)
@@ -16,7 +17,8 @@ url="http://127.0.0.1:$lport/v1/chat/completions"
 secs=$((minutes * 60))
 mkdir -p bench/results
 csv=bench/results/soak.csv
-echo "elapsed_s,rss_mb" > "$csv"
+echo "elapsed_s,rss_mb,anon_mb" > "$csv"
+sample() { awk '/VmRSS/ {r = $2} /RssAnon/ {a = $2} END {printf "%.1f,%.1f", r / 1024, a / 1024}' "/proc/$lpid/status"; }
 "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate 1000 --seconds "$secs" --warmup 0 \
   --body '{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}' --label soak > "$work/plain.json" &
 plain=$!
@@ -24,10 +26,10 @@ plain=$!
   --body '{"model":"auto","stream":true,"messages":[{"role":"user","content":"Tell me a story. [fake chunks=16 chunk_delay_ms=5]"}]}' --label soak-stream > "$work/stream.json" &
 streams=$!
 t0=$(date +%s)
-echo "0,$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$lpid/status")" >> "$csv"
+echo "0,$(sample)" >> "$csv"
 while kill -0 "$plain" 2>/dev/null; do
   sleep 10
-  echo "$(( $(date +%s) - t0 )),$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$lpid/status")" >> "$csv"
+  echo "$(( $(date +%s) - t0 )),$(sample)" >> "$csv"
 done
 wait "$plain" "$streams"
 cat "$work/plain.json" "$work/stream.json" | tee bench/results/soak-load.jsonl

@@ -119,9 +119,9 @@ public final class UsageWriter: Service, Sendable {
         while true {
             let batch = buffer.withLock { b -> [UsageRecord] in
                 if b.count <= Self.maxBatch {
-                    let out = b
-                    b.removeAll(keepingCapacity: true)
-                    return out
+                    // Hand the whole buffer over (no copy); a backlog's capacity is not kept around.
+                    defer { b = [] }
+                    return b
                 }
                 let out = Array(b.prefix(Self.maxBatch))
                 b.removeFirst(Self.maxBatch)
