@@ -416,13 +416,13 @@ public final class PostgresStorage: Storage, SharedLimits {
     /// One admission: a named prepared statement, so each call is Bind + Execute on a connection
     /// that parsed and planned it once (the unnamed-statement path parsed it on every call).
     struct AdmitStatement: PostgresPreparedStatement {
-        static let name = "lucair_admit_v1"
-        static let sql = "SELECT lucair_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        static let name = "lucair_admit_v2"
+        static let sql = "SELECT lucair_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         typealias Row = Int32
         let r: SharedAdmitRequest
 
         func makeBindings() throws -> PostgresBindings {
-            var b = PostgresBindings(capacity: 13)
+            var b = PostgresBindings(capacity: 15)
             b.append(r.scopes)
             b.append(r.window)
             b.append(Int64(r.tokens))
@@ -436,6 +436,8 @@ public final class PostgresStorage: Storage, SharedLimits {
             b.append(r.lease)
             b.append(r.nowMillis)
             b.append(r.leaseMillis)
+            b.append(r.releases.map(\.scope))
+            b.append(r.releases.map(\.lease))
             return b
         }
 

@@ -54,42 +54,7 @@ enum Schema {
                 // All limits of every scope in one call, all or none. Returns 0, or kind*1000 + the
                 // 1-based scope index that refused (kind 0: RPM/TPM, 1: concurrency, 2: spend cap).
                 // Locking each scope's minute row serialises the concurrency count per scope.
-                """
-                CREATE OR REPLACE FUNCTION lucair_admit(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[],
-                  p_clims bigint[], p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint)
-                RETURNS integer AS $$
-                DECLARE i integer; r record; n bigint; spent bigint; adj bigint;
-                BEGIN
-                  INSERT INTO rate_windows (scope, window_start, requests, tokens)
-                    SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
-                  FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
-                    SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
-                    -- Settled token differences live in the window's adjustment row (-window), which
-                    -- settlement batches update without waiting for, or blocking, this lock.
-                    SELECT coalesce(max(w.tokens), 0) INTO adj FROM rate_windows w WHERE w.scope = p_scopes[i] AND w.window_start = -p_window;
-                    IF p_dcaps[i] >= 0 THEN
-                      SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_day;
-                      IF spent >= p_dcaps[i] THEN RETURN 2000 + i; END IF;
-                    END IF;
-                    IF p_mcaps[i] >= 0 THEN
-                      SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_month;
-                      IF spent >= p_mcaps[i] THEN RETURN 2000 + i; END IF;
-                    END IF;
-                    IF p_clims[i] >= 0 THEN
-                      SELECT count(*) INTO n FROM inflight f WHERE f.scope = p_scopes[i] AND f.expires_at_ms > p_now;
-                      IF n >= p_clims[i] THEN RETURN 1000 + i; END IF;
-                    END IF;
-                    IF (p_rlims[i] >= 0 AND r.requests + 1 > p_rlims[i]) OR (p_tlims[i] >= 0 AND GREATEST(0, r.tokens + adj) + p_tokens > p_tlims[i]) THEN
-                      RETURN i;
-                    END IF;
-                  END LOOP;
-                  UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
-                    WHERE scope = ANY(p_scopes) AND window_start = p_window;
-                  INSERT INTO inflight (scope, lease, expires_at_ms)
-                    SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_clims[j] >= 0;
-                  RETURN 0;
-                END $$ LANGUAGE plpgsql
-                """,
+                admitFunction(extraParameters: "", prologue: ""),
                 // Settlements arrive in batches (every few ms per replica) instead of one call per
                 // request, and never touch a row an admission locks: token differences go to each
                 // window's adjustment row (window_start = -window), leases are freed through the
@@ -127,7 +92,60 @@ enum Schema {
         // A request served by a higher tier than it was resolved to records where it spilled from.
         Migration(version: 7, name: "usage_spilled_from", sqlite: ["ALTER TABLE usage_records ADD COLUMN spilled_from TEXT"],
                   postgres: ["ALTER TABLE usage_records ADD COLUMN spilled_from TEXT"]),
+        // An admission first frees the leases this replica holds for finished requests of the same
+        // scopes (they would otherwise wait for the next settle batch), so a client that sends one
+        // request after another is never refused by its own finished request.
+        Migration(version: 8, name: "admit_releases_leases", sqlite: [], postgres: [
+            "DROP FUNCTION lucair_admit(text[], bigint, bigint, bigint[], bigint[], bigint[], text, text, bigint[], bigint[], text, bigint, bigint)",
+            admitFunction(extraParameters: ", p_release_scopes text[], p_release_leases text[]", prologue: """
+                  FOR i IN 1 .. coalesce(array_length(p_release_leases, 1), 0) LOOP
+                    DELETE FROM inflight WHERE scope = p_release_scopes[i] AND lease = p_release_leases[i];
+                  END LOOP;
+
+                """),
+        ]),
     ]
+
+    /// `lucair_admit`: every limit of every scope in one call (migration 3), with the lease releases
+    /// it takes first since migration 8.
+    static func admitFunction(extraParameters: String, prologue: String) -> String {
+        """
+        CREATE OR REPLACE FUNCTION lucair_admit(p_scopes text[], p_window bigint, p_tokens bigint, p_rlims bigint[], p_tlims bigint[],
+          p_clims bigint[], p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint\(extraParameters))
+        RETURNS integer AS $$
+        DECLARE i integer; r record; n bigint; spent bigint; adj bigint;
+        BEGIN
+        \(prologue)  INSERT INTO rate_windows (scope, window_start, requests, tokens)
+            SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
+          FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+            SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
+            -- Settled token differences live in the window's adjustment row (-window), which
+            -- settlement batches update without waiting for, or blocking, this lock.
+            SELECT coalesce(max(w.tokens), 0) INTO adj FROM rate_windows w WHERE w.scope = p_scopes[i] AND w.window_start = -p_window;
+            IF p_dcaps[i] >= 0 THEN
+              SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_day;
+              IF spent >= p_dcaps[i] THEN RETURN 2000 + i; END IF;
+            END IF;
+            IF p_mcaps[i] >= 0 THEN
+              SELECT coalesce(max(w.spent), 0) INTO spent FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_month;
+              IF spent >= p_mcaps[i] THEN RETURN 2000 + i; END IF;
+            END IF;
+            IF p_clims[i] >= 0 THEN
+              SELECT count(*) INTO n FROM inflight f WHERE f.scope = p_scopes[i] AND f.expires_at_ms > p_now;
+              IF n >= p_clims[i] THEN RETURN 1000 + i; END IF;
+            END IF;
+            IF (p_rlims[i] >= 0 AND r.requests + 1 > p_rlims[i]) OR (p_tlims[i] >= 0 AND GREATEST(0, r.tokens + adj) + p_tokens > p_tlims[i]) THEN
+              RETURN i;
+            END IF;
+          END LOOP;
+          UPDATE rate_windows SET requests = requests + 1, tokens = tokens + p_tokens
+            WHERE scope = ANY(p_scopes) AND window_start = p_window;
+          INSERT INTO inflight (scope, lease, expires_at_ms)
+            SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_clims[j] >= 0;
+          RETURN 0;
+        END $$ LANGUAGE plpgsql
+        """
+    }
 
     static func wallets(bigint: String) -> [String] {
         [

@@ -251,6 +251,9 @@ public struct SharedAdmitRequest: Sendable {
     public var lease: String
     public var nowMillis: Int64
     public var leaseMillis: Int64
+    /// Leases of finished requests of these scopes, freed before the check (they would otherwise
+    /// wait for the next settle batch and refuse a client's next request).
+    public var releases: [(scope: String, lease: String)] = []
 
     public init(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?], concurrencyLimits: [Int?],
                 day: String, month: String, dailyCaps: [NanoUSD?], monthlyCaps: [NanoUSD?], lease: String, nowMillis: Int64, leaseMillis: Int64) {

@@ -168,3 +168,37 @@ import LucairStorage
         try await store.close()
     }
 }
+
+@Suite(.timeLimit(.minutes(3))) struct SharedConcurrencyReleaseTests {
+    /// A client that waits for each answer before sending the next never has two requests in
+    /// flight: with max_concurrent = 1 shared across replicas, none of its requests is refused,
+    /// although lease releases reach the shared store in batches.
+    @Test func sequentialRequestsAreNeverRefusedByTheirOwnFinishedLease() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let store = try await StorageFactory.open(url: url, logger: logger)
+        try await store.migrate()
+        let limiter = RateLimiter(shared: store as? any SharedLimits, logger: logger)
+        let lineage = "key_seq_\(UUID().uuidString.prefix(8))"
+        let p = Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",
+                          plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(maxConcurrent: 1),
+                          tenantLimits: Limits(), expiresAtMillis: nil)
+        var refused = 0
+        for _ in 0..<30 {
+            do {
+                let a = try await limiter.admit(p, estimatedTokens: 10)
+                limiter.settle(a, actualTokens: 10, cost: 0)
+            } catch let e as GatewayError where e.status == 429 {
+                refused += 1
+            }
+        }
+        #expect(refused == 0, "\(refused) of 30 sequential requests refused by their predecessor's lease")
+        // And the limit still holds: while one is in flight, a second is refused.
+        let held = try await limiter.admit(p, estimatedTokens: 10)
+        await #expect(throws: GatewayError.self) { _ = try await limiter.admit(p, estimatedTokens: 10) }
+        limiter.settle(held, actualTokens: 10, cost: 0)
+        await limiter.flushSettles()
+        try await store.close()
+    }
+}

@@ -117,11 +117,13 @@ public final class RateLimiter: Sendable {
         if let shared, !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000 {
             let lease = active.contains { $0.limits.maxConcurrent != nil } ? APIKeys.randomId("lease") : ""
             let spendScopes = active.filter { $0.limits.dailySpendCapNano != nil || $0.limits.monthlySpendCapNano != nil }.map(\.key)
-            let request = SharedAdmitRequest(
+            var admit = SharedAdmitRequest(
                 scopes: active.map(\.key), window: minute, tokens: estimatedTokens, requestLimits: active.map(\.limits.rpm),
                 tokenLimits: active.map(\.limits.tpm), concurrencyLimits: active.map(\.limits.maxConcurrent),
                 day: "d:\(day)", month: "m:\(month)", dailyCaps: active.map(\.limits.dailySpendCapNano),
                 monthlyCaps: active.map(\.limits.monthlySpendCapNano), lease: lease, nowMillis: nowMillis, leaseMillis: Self.leaseMillis)
+            if !lease.isEmpty { admit.releases = takePendingReleases(of: admit.scopes) }
+            let request = admit
             do {
                 let refusal = try await Self.withDeadline(Self.sharedDeadline) { try await shared.admit(request) }
                 if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
@@ -131,6 +133,7 @@ public final class RateLimiter: Sendable {
             } catch let e as GatewayError {
                 throw e
             } catch {
+                if !request.releases.isEmpty { enqueueSettle { $0.leases.append(contentsOf: request.releases) } }  // the batch frees them
                 sharedFailedAt.store(nowMillis, ordering: .relaxed)
                 if !sharedFailing.exchange(true, ordering: .relaxed) {
                     logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
@@ -191,6 +194,31 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// Adds to the pending settle batch; the first addition to a batch schedules its flush, the
+    /// others ride along.
+    func enqueueSettle(_ add: (inout SharedSettleBatch) -> Void) {
+        let first = pendingSettles.withLock { b in
+            let wasEmpty = b.isEmpty
+            add(&b)
+            return wasEmpty
+        }
+        if first {
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.settleBatchDelay) {
+                Task { await self.flushSettles() }
+            }
+        }
+    }
+
+    /// The pending lease releases of these scopes, taken out of the batch to ride on an admission.
+    func takePendingReleases(of scopes: [String]) -> [(scope: String, lease: String)] {
+        pendingSettles.withLock { b in
+            guard b.leases.contains(where: { scopes.contains($0.scope) }) else { return [] }
+            let mine = b.leases.filter { scopes.contains($0.scope) }
+            b.leases.removeAll { scopes.contains($0.scope) }
+            return mine
+        }
+    }
+
     /// Ends an admitted request: frees its concurrency slot, replaces the token reservation by the
     /// actual count and adds its cost to the spend windows.
     public func settle(_ a: Admission, actualTokens: Int, cost: NanoUSD, nowMillis: Int64 = nowMillis()) {
@@ -199,8 +227,7 @@ public final class RateLimiter: Sendable {
             let delta = Int64(actualTokens - a.reservedTokens)
             // Nothing to settle (no lease, no token difference, no capped scope): nothing to send.
             if !s.lease.isEmpty || delta != 0 || (cost != 0 && !s.spendScopes.isEmpty) {
-                let first = pendingSettles.withLock { b in
-                    let wasEmpty = b.isEmpty
+                enqueueSettle { b in
                     for key in a.keys {
                         if !s.lease.isEmpty { b.leases.append((key, s.lease)) }
                         if delta != 0 { b.tokenDeltas[.init(scope: key, window: a.minute), default: 0] += delta }
@@ -212,13 +239,6 @@ public final class RateLimiter: Sendable {
                             b.spend[.init(scope: key, period: s.day), default: 0] += cost
                             b.spend[.init(scope: key, period: s.month), default: 0] += cost
                         }
-                    }
-                    return wasEmpty
-                }
-                // The first settlement of a batch schedules its flush; the others ride along.
-                if first {
-                    MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.settleBatchDelay) {
-                        Task { await self.flushSettles() }
                     }
                 }
             }
