@@ -239,7 +239,8 @@ public enum LucairApp {
             services: [GatewayLifecycle(gateway: gateway), gateway.ledger, gateway.refresher, gateway.usage,
                        EngineSignals(deployments: gateway.config.deployments.filter { $0.local && $0.kind == .openAICompatible },
                                      client: gateway.httpClient, health: gateway.health,
-                                     interval: .milliseconds(gateway.config.signalsPollMs), logger: gateway.logger)],
+                                     interval: .milliseconds(gateway.config.signalsPollMs), logger: gateway.logger),
+                       MemoryTrimmer()],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
