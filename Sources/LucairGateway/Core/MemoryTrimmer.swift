@@ -16,12 +16,15 @@ struct MemoryTrimmer: Service {
     static let trim: Trim? = dlsym(nil, "malloc_trim").map { unsafeBitCast($0, to: Trim.self) }
     #endif
 
+    /// The sleep is cancelled by a graceful shutdown: otherwise SIGTERM waits out the interval.
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            #if canImport(Glibc)
-            _ = Self.trim?(0)
-            #endif
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                #if canImport(Glibc)
+                _ = Self.trim?(0)
+                #endif
+            }
         }
     }
 }
