@@ -115,19 +115,22 @@ enum FakeStream {
     static func response(frames: [[UInt8]], script: FakeScript, stats: FakeStats, errorFrame: @escaping @Sendable () -> [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
             for (i, f) in frames.enumerated() {
-                if let d = script.disconnectAfter, i >= d { throw Disconnect() }
-                if let e = script.errorAfter, i >= e {
-                    try await writer.write(ByteBuffer(bytes: errorFrame()))
-                    break
-                }
                 do {
+                    // The delay comes before a break too, so a break never arrives together with
+                    // the last chunk (a client may drop data that shares a read with a reset).
                     if i > 0, script.chunkDelayMs > 0 { try await Task.sleep(for: .milliseconds(script.chunkDelayMs)) }
+                    if let d = script.disconnectAfter, i >= d { break }
+                    if let e = script.errorAfter, i >= e {
+                        try await writer.write(ByteBuffer(bytes: errorFrame()))
+                        break
+                    }
                     try await writer.write(ByteBuffer(bytes: f))
                 } catch {
                     stats.cancelled()
                     throw error
                 }
             }
+            if let d = script.disconnectAfter, frames.count > d { throw Disconnect() }
             try await writer.finish(nil)
         })
     }
