@@ -79,6 +79,8 @@ public final class ChatService: Sendable {
         var route: RouteExplain?
         /// Who, when and under which admission: what the meter needs at the end.
         var metered: Meter.Request
+        /// Time spent waiting on upstreams across every attempt (`serve` measures it).
+        var upstreamTime: Duration = .zero
         var principal: Principal { metered.principal }
         var requestId: String { metered.requestId }
         var started: ContinuousClock.Instant { metered.started }
@@ -152,7 +154,7 @@ public final class ChatService: Sendable {
         var route = c.route
         route?.decision.tier = c.resolution.tier
         return ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name,
-                        reason: reason, rateLimitHeaders: c.admission.headers, route: route)
+                        reason: reason, rateLimitHeaders: c.admission.headers, route: route, upstreamTime: c.upstreamTime)
     }
 
     /// Serves from the resolved tier; when every deployment there is busy or failing (and the
@@ -160,7 +162,14 @@ public final class ChatService: Sendable {
     /// the key may use — never above the plan's ceiling or the key's scopes, never down. When
     /// nothing took the request because breakers kept deployments aside, those are tried anyway:
     /// an upstream's own answer beats a hard fail.
-    func serve<T>(_ c: inout Context, _ attempt: (Deployment) async throws -> T) async throws -> (T, Deployment, DeploymentHealth.Lease) {
+    func serve<T>(_ c: inout Context, _ call: (Deployment) async throws -> T) async throws -> (T, Deployment, DeploymentHealth.Lease) {
+        var upstreamTime = Duration.zero
+        defer { c.upstreamTime += upstreamTime }
+        let attempt = { (d: Deployment) async throws -> T in
+            let t = ContinuousClock.now
+            defer { upstreamTime += .now - t }
+            return try await call(d)
+        }
         let original = c.resolution, originalMetered = c.metered
         var last: GatewayError
         do {
@@ -199,12 +208,9 @@ public final class ChatService: Sendable {
         let env = envelope(c)
         let outcome: ((JSONValue, TokenUsage?), Deployment, DeploymentHealth.Lease)
         let call = c.request
-        var upstreamTime = Duration.zero
         do {
             outcome = try await serve(&c) { d in
-                let t = ContinuousClock.now
-                defer { upstreamTime += .now - t }
-                return try await providers.provider(for: d).complete(UpstreamCall(request: call, deployment: d, envelope: env))
+                try await providers.provider(for: d).complete(UpstreamCall(request: call, deployment: d, envelope: env))
             }
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
@@ -215,8 +221,7 @@ public final class ChatService: Sendable {
         let used = reported ?? TokenUsage(
             input: TokenEstimator.promptTokens(c.request),
             output: TokenEstimator.tokens(bytes: OpenAIRelay.generatedBytes(body)), estimated: true)
-        var served = servedBy(c, d)
-        served.upstreamTime = upstreamTime
+        let served = servedBy(c, d)
         let bill = finish(c, deployment: d, usage: used, status: 200, errorType: nil, ttft: nil)
         if c.metered.hold != nil { await meter.usage.stored(c.requestId) }
         var out = body
@@ -242,16 +247,11 @@ public final class ChatService: Sendable {
         var c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
         let call = c.request
-        var upstreamTime = Duration.zero
         do {
             let (s, d, lease) = try await serve(&c) { d in
-                let t = ContinuousClock.now
-                defer { upstreamTime += .now - t }
-                return try await providers.provider(for: d).stream(UpstreamCall(request: call, deployment: d, envelope: env))
+                try await providers.provider(for: d).stream(UpstreamCall(request: call, deployment: d, envelope: env))
             }
-            var served = servedBy(c, d)
-            served.upstreamTime = upstreamTime
-            return OpenedStream(servedBy: served, context: c, deployment: d, upstream: s, envelope: env, lease: lease)
+            return OpenedStream(servedBy: servedBy(c, d), context: c, deployment: d, upstream: s, envelope: env, lease: lease)
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e
