@@ -135,24 +135,37 @@ import LucairCore
 @testable import LucairGateway
 import LucairStorage
 
-@Suite(.timeLimit(.minutes(3))) struct SharedQuotaOrderTests {
-    /// A request refused by a spend cap (counted in process) must not take shared RPM quota.
-    @Test func requestsRefusedLocallyDoNotConsumeSharedWindows() async throws {
+/// A limiter on the shared PostgreSQL store, and a principal with a fresh key lineage on it.
+struct SharedLimiter {
+    let store: any Storage
+    let limiter: RateLimiter
+    let lineage: String
+
+    static func open(_ prefix: String) async throws -> SharedLimiter {
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
-        let second = Int(Date().timeIntervalSince1970) % 60
-        if second > 50 { try await Task.sleep(for: .seconds(61 - second)) }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let store = try await StorageFactory.open(url: url, logger: logger)
         try await store.migrate()
-        let limiter = RateLimiter(shared: store as? any SharedLimits, logger: logger)
-        let lineage = "key_order_\(UUID().uuidString.prefix(8))"
-        func principal(cap: NanoUSD?) -> Principal {
-            Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",
-                      plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(rpm: 3, dailySpendCapNano: cap),
-                      tenantLimits: Limits(), expiresAtMillis: nil)
-        }
-        let capped = principal(cap: 1)
+        return SharedLimiter(store: store, limiter: RateLimiter(shared: store as? any SharedLimits, logger: logger),
+                             lineage: "\(prefix)_\(UUID().uuidString.prefix(8))")
+    }
+
+    func principal(_ keyLimits: Limits) -> Principal {
+        Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",
+                  plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: keyLimits,
+                  tenantLimits: Limits(), expiresAtMillis: nil)
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct SharedQuotaOrderTests {
+    /// A request refused by a spend cap (counted in process) must not take shared RPM quota.
+    @Test func requestsRefusedLocallyDoNotConsumeSharedWindows() async throws {
+        let second = Int(Date().timeIntervalSince1970) % 60
+        if second > 50 { try await Task.sleep(for: .seconds(61 - second)) }
+        let shared = try await SharedLimiter.open("key_order")
+        let limiter = shared.limiter
+        let capped = shared.principal(Limits(rpm: 3, dailySpendCapNano: 1))
         let a = try await limiter.admit(capped, estimatedTokens: 10)
         limiter.settle(a, actualTokens: 10, cost: 5)  // the cap is spent
         for _ in 0..<5 {
@@ -160,12 +173,12 @@ import LucairStorage
             #expect(e?.code == "insufficient_quota")
         }
         // Same key without the cap: 2 of its 3 shared requests are left, not 0.
-        let free = principal(cap: nil)
+        let free = shared.principal(Limits(rpm: 3))
         _ = try await limiter.admit(free, estimatedTokens: 10)
         _ = try await limiter.admit(free, estimatedTokens: 10)
         let third = await #expect(throws: GatewayError.self) { _ = try await limiter.admit(free, estimatedTokens: 10) }
         #expect(third?.code == "rate_limit_exceeded")
-        try await store.close()
+        try await shared.store.close()
     }
 }
 
@@ -174,16 +187,9 @@ import LucairStorage
     /// flight: with max_concurrent = 1 shared across replicas, none of its requests is refused,
     /// although lease releases reach the shared store in batches.
     @Test func sequentialRequestsAreNeverRefusedByTheirOwnFinishedLease() async throws {
-        let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let store = try await StorageFactory.open(url: url, logger: logger)
-        try await store.migrate()
-        let limiter = RateLimiter(shared: store as? any SharedLimits, logger: logger)
-        let lineage = "key_seq_\(UUID().uuidString.prefix(8))"
-        let p = Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",
-                          plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(maxConcurrent: 1),
-                          tenantLimits: Limits(), expiresAtMillis: nil)
+        let shared = try await SharedLimiter.open("key_seq")
+        let limiter = shared.limiter
+        let p = shared.principal(Limits(maxConcurrent: 1))
         var refused = 0
         for _ in 0..<30 {
             do {
@@ -199,6 +205,6 @@ import LucairStorage
         await #expect(throws: GatewayError.self) { _ = try await limiter.admit(p, estimatedTokens: 10) }
         limiter.settle(held, actualTokens: 10, cost: 0)
         await limiter.flushSettles()
-        try await store.close()
+        try await shared.store.close()
     }
 }
