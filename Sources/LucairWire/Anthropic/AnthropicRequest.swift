@@ -111,17 +111,19 @@ public enum AnthropicRequest {
         if r.stream { out["stream"] = true }
 
         // Tools.
-        var tools: [JSONValue] = r.tools.map { t in
+        var tools: [JSONValue] = []
+        tools.reserveCapacity(r.tools.count)
+        for (k, t) in r.tools.enumerated() {
             var tool: [String: JSONValue] = [
                 "name": t["function"]?["name"] ?? "",
                 "input_schema": t["function"]?["parameters"] ?? ["type": "object", "properties": [:]],
             ]
             if let d = t["function"]?["description"], !d.isNull { tool["description"] = d }
-            if let c = t["cache_control"], !c.isNull { tool["cache_control"] = c }
-            return .object(tool)
-        }
-        for (k, t) in r.tools.enumerated() where t["cache_control"] != nil {
-            try checkCacheControl(t["cache_control"], param: "tools[\(k)].cache_control")
+            if let c = t["cache_control"], !c.isNull {
+                try checkCacheControl(c, param: "tools[\(k)].cache_control")
+                tool["cache_control"] = c
+            }
+            tools.append(.object(tool))
         }
         var toolChoice: JSONValue?
         switch r.body["tool_choice"] ?? .null {
