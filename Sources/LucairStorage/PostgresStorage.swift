@@ -413,26 +413,31 @@ public final class PostgresStorage: Storage, SharedLimits {
         }
     }
 
-    /// One admission: a named prepared statement, so each call is Bind + Execute on a connection
-    /// that parsed and planned it once (the unnamed-statement path parsed it on every call).
-    struct AdmitStatement: PostgresPreparedStatement {
-        static let name = "lucair_admit_v2"
-        static let sql = "SELECT lucair_admit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        typealias Row = Int32
-        let r: SharedAdmitRequest
+    /// One grant: a named prepared statement, so each call is Bind + Execute on a connection that
+    /// parsed and planned it once (the unnamed-statement path parsed it on every call).
+    struct GrantStatement: PostgresPreparedStatement {
+        static let name = "lucair_grant_v1"
+        static let sql = "SELECT lucair_grant($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        typealias Row = [Int64]
+        let r: SharedGrantRequest
 
         func makeBindings() throws -> PostgresBindings {
-            var b = PostgresBindings(capacity: 15)
-            b.append(r.scopes)
+            let s = r.scopes
+            var b = PostgresBindings(capacity: 19)
+            b.append(s.map(\.scope))
             b.append(r.window)
-            b.append(Int64(r.tokens))
-            b.append(r.requestLimits.map { Int64($0 ?? -1) })
-            b.append(r.tokenLimits.map { Int64($0 ?? -1) })
-            b.append(r.concurrencyLimits.map { Int64($0 ?? -1) })
+            b.append(s.map { Int64($0.needRequests) })
+            b.append(s.map { Int64($0.wantRequests) })
+            b.append(s.map { Int64($0.needTokens) })
+            b.append(s.map { Int64($0.wantTokens) })
+            b.append(s.map { Int64($0.limits.rpm ?? -1) })
+            b.append(s.map { Int64($0.limits.tpm ?? -1) })
+            b.append(s.map { Int64($0.limits.maxConcurrent ?? -1) })
+            b.append(s.map(\.slot))
             b.append(r.day)
             b.append(r.month)
-            b.append(r.dailyCaps.map { $0 ?? -1 })
-            b.append(r.monthlyCaps.map { $0 ?? -1 })
+            b.append(s.map { $0.limits.dailySpendCapNano ?? -1 })
+            b.append(s.map { $0.limits.monthlySpendCapNano ?? -1 })
             b.append(r.lease)
             b.append(r.nowMillis)
             b.append(r.leaseMillis)
@@ -441,15 +446,24 @@ public final class PostgresStorage: Storage, SharedLimits {
             return b
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Int32 { try row.decode(Int32.self) }
+        func decodeRow(_ row: PostgresRow) throws -> [Int64] { try row.decode([Int64].self) }
     }
 
-    public func admit(_ r: SharedAdmitRequest) async throws -> SharedRefusal? {
-        for try await code in try await limitsClient.execute(AdmitStatement(r: r), logger: logger) {
-            guard code != 0 else { return nil }
-            return SharedRefusal(kind: SharedRefusal.Kind(rawValue: Int(code) / 1000) ?? .rate, scopeIndex: Int(code) % 1000 - 1)
+    public func grant(_ r: SharedGrantRequest) async throws -> SharedGrant {
+        for try await v in try await limitsClient.execute(GrantStatement(r: r), logger: logger) {
+            guard let code = v.first, code == 0 else {
+                let code = Int(v.first ?? 0)
+                return .refused(SharedRefusal(kind: SharedRefusal.Kind(rawValue: code / 1000) ?? .rate, scopeIndex: code % 1000 - 1))
+            }
+            guard v.count == 1 + 4 * r.scopes.count else { throw StorageError("lucair_grant answered \(v.count) values for \(r.scopes.count) scopes") }
+            var shares: [SharedGrant.Share] = []
+            for i in 0..<r.scopes.count {
+                let at = 1 + 4 * i
+                shares.append(SharedGrant.Share(requests: Int(v[at]), tokens: Int(v[at + 1]), spentToday: v[at + 2], spentThisMonth: v[at + 3]))
+            }
+            return .granted(shares)
         }
-        return nil
+        throw StorageError("lucair_grant returned no row")
     }
 
     public func settle(_ batch: SharedSettleBatch) async throws {

@@ -104,7 +104,64 @@ enum Schema {
 
                 """),
         ]),
+        // Quota in blocks: a replica takes a share of a scope's minute window (requests, tokens)
+        // and spends it without a round trip per request; what it was granted is counted here, so
+        // the combined count still never exceeds the limit.
+        Migration(version: 9, name: "grant_quota_blocks", sqlite: [], postgres: [grantFunction]),
     ]
+
+    /// `lucair_grant` (migration 9): every limit of the scopes a replica cannot serve from its own
+    /// blocks, in one call, all or none. Per scope it must grant `need` requests and tokens (else it
+    /// refuses) and grants up to `want`, what the window has left. Returns {0, then per scope:
+    /// requests, tokens, day's spend, month's spend} or {kind*1000 + the 1-based scope index}.
+    static let grantFunction = """
+        CREATE OR REPLACE FUNCTION lucair_grant(p_scopes text[], p_window bigint, p_need_r bigint[], p_want_r bigint[],
+          p_need_t bigint[], p_want_t bigint[], p_rlims bigint[], p_tlims bigint[], p_clims bigint[], p_slot boolean[],
+          p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint,
+          p_release_scopes text[], p_release_leases text[])
+        RETURNS bigint[] AS $$
+        DECLARE i integer; r record; n bigint; adj bigint; sd bigint; sm bigint; used bigint;
+          gr bigint[] := '{}'; gt bigint[] := '{}'; result bigint[] := '{0}';
+        BEGIN
+          FOR i IN 1 .. coalesce(array_length(p_release_leases, 1), 0) LOOP
+            DELETE FROM inflight WHERE scope = p_release_scopes[i] AND lease = p_release_leases[i];
+          END LOOP;
+          INSERT INTO rate_windows (scope, window_start, requests, tokens)
+            SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
+          FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+            SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
+            SELECT coalesce(max(w.tokens), 0) INTO adj FROM rate_windows w WHERE w.scope = p_scopes[i] AND w.window_start = -p_window;
+            sd := 0; sm := 0;
+            IF p_dcaps[i] >= 0 THEN
+              SELECT coalesce(max(w.spent), 0) INTO sd FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_day;
+              IF sd >= p_dcaps[i] THEN RETURN ARRAY[2000 + i]; END IF;
+            END IF;
+            IF p_mcaps[i] >= 0 THEN
+              SELECT coalesce(max(w.spent), 0) INTO sm FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_month;
+              IF sm >= p_mcaps[i] THEN RETURN ARRAY[2000 + i]; END IF;
+            END IF;
+            IF p_slot[i] THEN
+              SELECT count(*) INTO n FROM inflight f WHERE f.scope = p_scopes[i] AND f.expires_at_ms > p_now;
+              IF n >= p_clims[i] THEN RETURN ARRAY[1000 + i]; END IF;
+            END IF;
+            used := GREATEST(0, r.tokens + adj);
+            IF (p_rlims[i] >= 0 AND r.requests + p_need_r[i] > p_rlims[i]) OR (p_tlims[i] >= 0 AND used + p_need_t[i] > p_tlims[i]) THEN
+              RETURN ARRAY[i];
+            END IF;
+            gr := gr || CASE WHEN p_rlims[i] >= 0 THEN LEAST(p_want_r[i], p_rlims[i] - r.requests) ELSE p_want_r[i] END;
+            gt := gt || CASE WHEN p_tlims[i] >= 0 THEN LEAST(p_want_t[i], p_tlims[i] - used) ELSE p_want_t[i] END;
+            result := result || gr[i] || gt[i] || sd || sm;
+          END LOOP;
+          FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+            IF gr[i] <> 0 OR gt[i] <> 0 THEN
+              UPDATE rate_windows SET requests = requests + gr[i], tokens = tokens + gt[i] WHERE scope = p_scopes[i] AND window_start = p_window;
+            END IF;
+          END LOOP;
+          INSERT INTO inflight (scope, lease, expires_at_ms)
+            SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_slot[j];
+          RETURN result;
+        END $$ LANGUAGE plpgsql
+        """
 
     /// `lucair_admit`: every limit of every scope in one call (migration 3), with the lease releases
     /// it takes first since migration 8.

@@ -197,15 +197,17 @@ enum LedgerAppend {
     }
 }
 
-/// Limits shared by every replica (PostgreSQL): one call per admitted request, one (off the
-/// request path) when it ends.
+/// Limits shared by every replica (PostgreSQL). A replica takes quota in blocks (`grant`) and
+/// spends it without a round trip; its settlements go back in batches (`settle`), off the request
+/// path.
 public protocol SharedLimits: Sendable {
-    /// Checks and counts every limit of every scope atomically across replicas: RPM and TPM in the
-    /// minute window, concurrency as a lease row, spend caps against the day's and month's spend.
-    /// Returns nil when admitted, else which scope refused and why. A nil limit is unlimited.
-    func admit(_ r: SharedAdmitRequest) async throws -> SharedRefusal?
-    /// Ends a batch of requests in one call: drops their leases, settles their tokens, adds their
-    /// cost to the spend windows of the capped scopes.
+    /// Checks every limit of the given scopes atomically across replicas and grants each scope at
+    /// least its `need` (else refuses, granting nothing) and at most its `want` of the minute
+    /// window's requests and tokens, plus a concurrency slot (a lease row) where asked; returns the
+    /// scopes' spend so far. A nil limit is unlimited.
+    func grant(_ r: SharedGrantRequest) async throws -> SharedGrant
+    /// Ends a batch of requests in one call: drops leases, settles tokens, adds cost to the spend
+    /// windows of the capped scopes.
     func settle(_ batch: SharedSettleBatch) async throws
 }
 
@@ -234,49 +236,64 @@ public struct SharedSettleBatch: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { leases.isEmpty && tokenDeltas.isEmpty && spend.isEmpty }
+    public var isEmpty: Bool { leases.isEmpty && tokenDeltas.isEmpty && spend.isEmpty && scopes.isEmpty }
 }
 
-public struct SharedAdmitRequest: Sendable {
-    public var scopes: [String]
+/// One call to the shared store for the scopes a replica cannot serve from its own blocks.
+public struct SharedGrantRequest: Sendable {
+    public struct Scope: Sendable {
+        public var scope: String
+        public var limits: Limits
+        /// Requests and tokens this request cannot do without, and how many to take for later ones.
+        public var needRequests = 0, wantRequests = 0, needTokens = 0, wantTokens = 0
+        /// Take a concurrency slot (a lease row named `lease`).
+        public var slot = false
+        public init(scope: String, limits: Limits) { self.scope = scope; self.limits = limits }
+    }
+    public var scopes: [Scope]
     public var window: Int64
-    public var tokens: Int
-    public var requestLimits: [Int?]
-    public var tokenLimits: [Int?]
-    public var concurrencyLimits: [Int?]
     public var day: String
     public var month: String
-    public var dailyCaps: [NanoUSD?]
-    public var monthlyCaps: [NanoUSD?]
     public var lease: String
     public var nowMillis: Int64
     public var leaseMillis: Int64
-    /// Leases of finished requests of these scopes, freed before the check (they would otherwise
-    /// wait for the next settle batch and refuse a client's next request).
+    /// Idle slots of these scopes given back first, in the same call.
     public var releases: [(scope: String, lease: String)] = []
 
-    public init(scopes: [String], window: Int64, tokens: Int, requestLimits: [Int?], tokenLimits: [Int?], concurrencyLimits: [Int?],
-                day: String, month: String, dailyCaps: [NanoUSD?], monthlyCaps: [NanoUSD?], lease: String, nowMillis: Int64, leaseMillis: Int64) {
+    public init(scopes: [Scope], window: Int64, day: String, month: String, lease: String, nowMillis: Int64, leaseMillis: Int64) {
         self.scopes = scopes
         self.window = window
-        self.tokens = tokens
-        self.requestLimits = requestLimits
-        self.tokenLimits = tokenLimits
-        self.concurrencyLimits = concurrencyLimits
         self.day = day
         self.month = month
-        self.dailyCaps = dailyCaps
-        self.monthlyCaps = monthlyCaps
         self.lease = lease
         self.nowMillis = nowMillis
         self.leaseMillis = leaseMillis
     }
 }
 
+public enum SharedGrant: Sendable, Equatable {
+    public struct Share: Sendable, Equatable {
+        public var requests: Int
+        public var tokens: Int
+        public var spentToday: NanoUSD
+        public var spentThisMonth: NanoUSD
+        public init(requests: Int, tokens: Int, spentToday: NanoUSD, spentThisMonth: NanoUSD) {
+            self.requests = requests
+            self.tokens = tokens
+            self.spentToday = spentToday
+            self.spentThisMonth = spentThisMonth
+        }
+    }
+    /// One share per scope, in the request's order.
+    case granted([Share])
+    case refused(SharedRefusal)
+}
+
 public struct SharedRefusal: Sendable, Equatable {
     public enum Kind: Int, Sendable { case rate = 0, concurrency = 1, spend = 2 }
     public var kind: Kind
     public var scopeIndex: Int
+    public init(kind: Kind, scopeIndex: Int) { self.kind = kind; self.scopeIndex = scopeIndex }
 }
 
 public enum StorageFactory {

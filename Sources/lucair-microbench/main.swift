@@ -112,12 +112,13 @@ struct Bench {
             // The database call alone (no deadline, no settle): what the limiter adds on top of it.
             let sharedStore = store as! any SharedLimits
             let minute = Int64(Date().timeIntervalSince1970) / 60
-            await measure("shared PostgreSQL: the lucair_admit call alone, RPM + TPM (loopback)", runs: 20_000) { i in
-                let r = SharedAdmitRequest(scopes: ["key:bench-\(i % 100)", "tenant:bench"], window: minute, tokens: 1200,
-                                           requestLimits: [1_000_000_000, 1_000_000_000], tokenLimits: [1_000_000_000_000, 1_000_000_000_000],
-                                           concurrencyLimits: [nil, nil], day: "d", month: "m", dailyCaps: [nil, nil], monthlyCaps: [nil, nil],
-                                           lease: "l\(i)", nowMillis: 0, leaseMillis: 60_000)
-                _ = try! await sharedStore.admit(r)
+            await measure("shared PostgreSQL: one lucair_grant call alone, RPM + TPM, key and tenant (loopback)", runs: 20_000) { i in
+                let limits = Limits(rpm: 1_000_000_000, tpm: 1_000_000_000_000)
+                var key = SharedGrantRequest.Scope(scope: "key:bench-\(i % 100)", limits: limits), tenant = SharedGrantRequest.Scope(scope: "tenant:bench", limits: limits)
+                (key.needRequests, key.wantRequests, key.needTokens, key.wantTokens) = (1, 1, 1200, 1200)
+                (tenant.needRequests, tenant.wantRequests, tenant.needTokens, tenant.wantTokens) = (1, 1, 1200, 1200)
+                let r = SharedGrantRequest(scopes: [key, tenant], window: minute, day: "d", month: "m", lease: "", nowMillis: 0, leaseMillis: 60_000)
+                _ = try! await sharedStore.grant(r)
             }
             await measure("authenticate + admit + settle, shared PostgreSQL: RPM + TPM (loopback)", runs: 20_000) { i in
                 var p = ring.principal(forKey: secrets[i % secrets.count])!

@@ -142,14 +142,22 @@ struct SharedLimiter {
     let lineage: String
 
     static func open(_ prefix: String) async throws -> SharedLimiter {
+        try await open(lineage: "\(prefix)_\(UUID().uuidString.prefix(8))")
+    }
+
+    static func open(lineage: String) async throws -> SharedLimiter {
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let store = try await StorageFactory.open(url: url, logger: logger)
         try await store.migrate()
-        return SharedLimiter(store: store, limiter: RateLimiter(shared: store as? any SharedLimits, logger: logger),
-                             lineage: "\(prefix)_\(UUID().uuidString.prefix(8))")
+        return SharedLimiter(store: store, limiter: RateLimiter(shared: store as? any SharedLimits, logger: logger), lineage: lineage)
     }
+
+    /// A second replica: its own connection and limiter, the same key lineage.
+    func twin() async throws -> SharedLimiter { try await SharedLimiter.open(lineage: lineage) }
+
+    var fallbacks: Int { limiter.localFallbacks.load(ordering: .relaxed) }
 
     func principal(_ keyLimits: Limits) -> Principal {
         Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",

@@ -13,10 +13,11 @@ import Synchronization
 /// prompt estimate plus the requested max output, 1024 when unset) and settled to the actual count
 /// after, in the window they were reserved in.
 ///
-/// With a `shared` store (PostgreSQL), every limit is checked and counted there, exactly across
-/// replicas, in one atomic call per request that has limits. If the store cannot be reached, this
-/// process counts on its own (each replica then enforces the full limits by itself); spend is
-/// always also counted here, so spend caps keep failing closed through an outage.
+/// With a `shared` store (PostgreSQL), every limit is counted there, exactly across replicas: a
+/// replica takes quota in blocks and spends them here without a round trip per request
+/// (`RateLimiter+Shared.swift`). If the store cannot be reached, this process counts on its own
+/// (each replica then enforces the full limits by itself); spend is always also counted here, so
+/// spend caps keep failing closed through an outage.
 public final class RateLimiter: Sendable {
     struct Counter {
         var minute: Int64 = -1
@@ -34,15 +35,35 @@ public final class RateLimiter: Sendable {
         let keys: [String]
         let minute: Int64
         var reservedTokens: Int
-        /// Set when the shared store counted this request: its lease ("" when no scope limits
-        /// concurrency), the scopes with spend caps, and the spend periods.
-        var shared: (lease: String, spendScopes: [String], day: String, month: String)? = nil
+        /// Set when the shared store counted this request (from this replica's blocks or a grant).
+        var shared: SharedPart? = nil
         /// Rate-limit headers for the response (OpenAI's names).
         public let headers: [(String, String)]
         public static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
     }
 
+    /// What a request took from this replica's blocks, to give back or settle when it ends.
+    struct SharedPart: Sendable {
+        var slots: [Slot] = []
+        /// Scopes whose blocks gave this request one request, and its estimated tokens.
+        var requestScopes: [String] = []
+        var tokenScopes: [String] = []
+        var spendScopes: [String] = []
+        var day = "", month = ""
+    }
+
+    /// A concurrency slot held in the shared store (one lease row).
+    struct Slot: Sendable {
+        var scope: String
+        var lease: String
+        var grantedAt: Int64
+    }
+
     let counters = Mutex<[String: Counter]>([:])
+    /// This replica's blocks of the shared limits, per scope (`RateLimiter+Shared.swift`).
+    let pools = Mutex<[String: QuotaPool]>([:])
+    /// Requests that waited on a round trip to the shared store (the rest were served from blocks).
+    public let sharedRoundTrips = Atomic<Int>(0)
     let shared: (any SharedLimits)?
     /// Settlements waiting for the next batch to the shared store.
     let pendingSettles = Mutex(SharedSettleBatch())
@@ -113,32 +134,11 @@ public final class RateLimiter: Sendable {
         try counters.withLock { c in
             for s in active { if let k = c[s.key] { try Self.checkCaps(k, s.limits, label: s.label, day: day, month: month) } }
         }
-        // With shared windows: one atomic call checks and counts every limit of every scope.
-        if let shared, !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000 {
-            let lease = active.contains { $0.limits.maxConcurrent != nil } ? APIKeys.randomId("lease") : ""
-            let spendScopes = active.filter { $0.limits.dailySpendCapNano != nil || $0.limits.monthlySpendCapNano != nil }.map(\.key)
-            var admit = SharedAdmitRequest(
-                scopes: active.map(\.key), window: minute, tokens: estimatedTokens, requestLimits: active.map(\.limits.rpm),
-                tokenLimits: active.map(\.limits.tpm), concurrencyLimits: active.map(\.limits.maxConcurrent),
-                day: "d:\(day)", month: "m:\(month)", dailyCaps: active.map(\.limits.dailySpendCapNano),
-                monthlyCaps: active.map(\.limits.monthlySpendCapNano), lease: lease, nowMillis: nowMillis, leaseMillis: Self.leaseMillis)
-            if !lease.isEmpty { admit.releases = takePendingReleases(of: admit.scopes) }
-            let request = admit
-            do {
-                let refusal = try await Self.withDeadline(Self.sharedDeadline) { try await shared.admit(request) }
-                if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
-                if let r = refusal { throw Self.refused(r, active[r.scopeIndex], resetSeconds: resetSeconds) }
-                return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens,
-                                 shared: (lease, spendScopes, "d:\(day)", "m:\(month)"), headers: [])
-            } catch let e as GatewayError {
-                throw e
-            } catch {
-                if !request.releases.isEmpty { enqueueSettle { $0.leases.append(contentsOf: request.releases) } }  // the batch frees them
-                sharedFailedAt.store(nowMillis, ordering: .relaxed)
-                if !sharedFailing.exchange(true, ordering: .relaxed) {
-                    logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
-                }
-            }
+        // With shared limits: from this replica's blocks, or one atomic call to the store.
+        if let shared, !sharedFailing.load(ordering: .relaxed) || nowMillis - sharedFailedAt.load(ordering: .relaxed) >= 1000,
+           let a = try await admitShared(shared, active, estimatedTokens: estimatedTokens, minute: minute, day: day, month: month,
+                                         resetSeconds: resetSeconds, nowMillis: nowMillis) {
+            return a
         }
         if shared != nil { localFallbacks.add(1, ordering: .relaxed) }
         return try counters.withLock { c in
@@ -223,26 +223,7 @@ public final class RateLimiter: Sendable {
     /// actual count and adds its cost to the spend windows.
     public func settle(_ a: Admission, actualTokens: Int, cost: NanoUSD, nowMillis: Int64 = nowMillis()) {
         guard !a.keys.isEmpty else { return }
-        if let s = a.shared {
-            let delta = Int64(actualTokens - a.reservedTokens)
-            // Nothing to settle (no lease, no token difference, no capped scope): nothing to send.
-            if !s.lease.isEmpty || delta != 0 || (cost != 0 && !s.spendScopes.isEmpty) {
-                enqueueSettle { b in
-                    for key in a.keys {
-                        if !s.lease.isEmpty { b.leases.append((key, s.lease)) }
-                        if delta != 0 { b.tokenDeltas[.init(scope: key, window: a.minute), default: 0] += delta }
-                        b.scopes.insert(key)
-                    }
-                    b.window = max(b.window, a.minute)
-                    if cost != 0 {
-                        for key in s.spendScopes {
-                            b.spend[.init(scope: key, period: s.day), default: 0] += cost
-                            b.spend[.init(scope: key, period: s.month), default: 0] += cost
-                        }
-                    }
-                }
-            }
-        }
+        if let s = a.shared { settleShared(a, s, actualTokens: actualTokens, cost: cost, nowMillis: nowMillis) }
         let (day, month) = Self.dayAndMonth(nowMillis)
         counters.withLock { c in
             for key in a.keys {
@@ -261,8 +242,6 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    /// Leases outlive any request (the longest upstream timeout); a dead replica's expire.
-    static let leaseMillis: Int64 = 15 * 60_000
 
     static func refused(_ r: SharedRefusal, _ s: (key: String, limits: Limits, label: String), resetSeconds: Int) -> GatewayError {
         switch r.kind {

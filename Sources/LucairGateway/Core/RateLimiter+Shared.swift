@@ -1,0 +1,283 @@
+import LucairCore
+import LucairStorage
+import NIOCore
+import NIOPosix
+
+/// This replica's share of one scope's shared limits: quota the store granted in blocks, spent here
+/// without a round trip per request.
+///
+/// The store counts what it grants, so the combined count across replicas never exceeds a limit;
+/// quota granted to a replica and not used before the minute ends is lost for that minute, so the
+/// combined count can fall short of a limit by the blocks other replicas hold (at most 1/64 of the
+/// limit each). Limits under 64 get no blocks: every request asks the store for its own unit.
+struct QuotaPool {
+    var window: Int64 = -1
+    /// Granted and unused in `window`. Below zero while requests wait on grants for the difference.
+    var requests = 0
+    var tokens = 0
+    /// Concurrency slots held in the store (a lease row each) and free here.
+    var freeSlots: [RateLimiter.Slot] = []
+    var lastSlotUse: Int64 = 0
+    var keepIdleSlots = 0
+    var releaseScheduled = false
+    /// The scope's spend as last read from the store, plus what this replica added since.
+    var spendDay = ""
+    var spentToday: NanoUSD = 0
+    var spentThisMonth: NanoUSD = 0
+    var spendReadAt: Int64 = .min
+    var refilling = false
+    /// The store had nothing left to top up with in this window: no more refills until the next.
+    var drainedWindow: Int64 = -1
+
+    /// A block is 1/64 of a limit: small enough that blocks idle on other replicas cost little.
+    static let share = 64
+    static func block(_ limit: Int?) -> Int { (limit ?? 0) / share }
+    /// How stale the spend read from the store may be before a capped scope asks again.
+    static let spendFreshMillis: Int64 = 100
+    /// A free slot beyond the ones kept (1/64 of the limit) goes back after this long unused.
+    static let slotIdleMillis: Int64 = 20
+    /// A slot is reused for this long, then renewed (its lease row expires after `leaseMillis`).
+    static let slotMaxAgeMillis: Int64 = 5 * 60_000
+    /// Lease rows outlive any request (the longest upstream timeout); a dead replica's expire.
+    static let leaseMillis: Int64 = 15 * 60_000
+
+    mutating func roll(to minute: Int64) -> Bool {
+        guard window != minute else { return false }
+        window = minute
+        requests = 0
+        tokens = 0
+        return true
+    }
+
+    /// Takes `amount` from a block; returns how much of it the store must grant (the part below zero).
+    static func take(_ amount: Int, from pool: inout Int) -> Int {
+        let before = pool
+        pool -= amount
+        return max(0, -pool) - max(0, -before)
+    }
+
+    mutating func takeSlot(now: Int64, stale: inout [RateLimiter.Slot]) -> RateLimiter.Slot? {
+        while let s = freeSlots.popLast() {
+            if now - s.grantedAt < Self.slotMaxAgeMillis { return s }
+            stale.append(s)
+        }
+        return nil
+    }
+
+    func spendFresh(now: Int64, day: String) -> Bool { spendDay == day && now - spendReadAt <= Self.spendFreshMillis }
+}
+
+extension RateLimiter {
+    typealias Scope = (key: String, limits: Limits, label: String)
+
+    /// Admits from this replica's blocks, or with one call to the store for the scopes whose blocks
+    /// are short. Returns nil when the store did not answer (the caller counts locally).
+    func admitShared(_ shared: any SharedLimits, _ active: [Scope], estimatedTokens: Int, minute: Int64, day: Int64, month: Int64,
+                     resetSeconds: Int, nowMillis now: Int64) async throws -> Admission? {
+        let dayKey = "d:\(day)", monthKey = "m:\(month)"
+        var part = SharedPart(day: dayKey, month: monthKey)
+        var asks: [SharedGrantRequest.Scope] = []
+        var stale: [Slot] = []
+        var rolled: [String] = []
+        try pools.withLock { p in
+            // Caps first, from the spend last read (refused here, nothing is taken).
+            for s in active where s.limits.dailySpendCapNano != nil || s.limits.monthlySpendCapNano != nil {
+                if let pool = p[s.key], pool.spendFresh(now: now, day: dayKey) {
+                    if s.limits.dailySpendCapNano.map({ pool.spentToday >= $0 }) == true || s.limits.monthlySpendCapNano.map({ pool.spentThisMonth >= $0 }) == true {
+                        throw Self.refused(SharedRefusal(kind: .spend, scopeIndex: 0), s, resetSeconds: resetSeconds)
+                    }
+                }
+            }
+            for s in active {
+                let l = s.limits
+                var pool = p[s.key] ?? QuotaPool()
+                if pool.roll(to: minute) { rolled.append(s.key) }
+                var ask = SharedGrantRequest.Scope(scope: s.key, limits: l)
+                if l.rpm != nil {
+                    ask.needRequests = QuotaPool.take(1, from: &pool.requests)
+                    part.requestScopes.append(s.key)
+                }
+                if l.tpm != nil {
+                    ask.needTokens = QuotaPool.take(estimatedTokens, from: &pool.tokens)
+                    part.tokenScopes.append(s.key)
+                }
+                if let c = l.maxConcurrent {
+                    pool.keepIdleSlots = QuotaPool.block(c)
+                    if let slot = pool.takeSlot(now: now, stale: &stale) { part.slots.append(slot) } else { ask.slot = true }
+                }
+                let capped = l.dailySpendCapNano != nil || l.monthlySpendCapNano != nil
+                if capped { part.spendScopes.append(s.key) }
+                if ask.needRequests > 0 || ask.needTokens > 0 || ask.slot || (capped && !pool.spendFresh(now: now, day: dayKey)) {
+                    ask.wantRequests = ask.needRequests > 0 ? max(ask.needRequests, QuotaPool.block(l.rpm)) : 0
+                    ask.wantTokens = ask.needTokens > 0 ? max(ask.needTokens, QuotaPool.block(l.tpm)) : 0
+                    asks.append(ask)
+                }
+                p[s.key] = pool
+            }
+        }
+        if !stale.isEmpty || !rolled.isEmpty {
+            // Slots past their age go back; a scope's first request of a minute lets the batch
+            // delete its old windows.
+            enqueueSettle { b in
+                b.leases += stale.map { ($0.scope, $0.lease) }
+                for key in rolled { b.scopes.insert(key) }
+                b.window = max(b.window, minute)
+            }
+        }
+        let admission = Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, shared: part, headers: [])
+        if asks.isEmpty {
+            refillIfLow(shared, active, minute: minute, dayKey: dayKey, monthKey: monthKey, nowMillis: now)
+            return admission
+        }
+
+        sharedRoundTrips.add(1, ordering: .relaxed)
+        let lease = asks.contains { $0.slot } ? APIKeys.randomId("lease") : ""
+        var request = SharedGrantRequest(scopes: asks, window: minute, day: dayKey, month: monthKey, lease: lease, nowMillis: now,
+                                         leaseMillis: QuotaPool.leaseMillis)
+        if !lease.isEmpty { request.releases = takePendingReleases(of: asks.filter(\.slot).map(\.scope)) }
+        let sent = request
+        do {
+            let answer = try await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(sent) }
+            if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
+            switch answer {
+            case .granted(let shares):
+                var granted = admission
+                pools.withLock { p in
+                    for (ask, share) in zip(asks, shares) {
+                        var pool = p[ask.scope] ?? QuotaPool()
+                        Self.add(share, of: ask, to: &pool, window: minute, dayKey: dayKey, now: now)
+                        p[ask.scope] = pool
+                        if ask.slot { granted.shared?.slots.append(Slot(scope: ask.scope, lease: lease, grantedAt: now)) }
+                    }
+                }
+                return granted
+            case .refused(let r):
+                giveBack(admission)
+                let scope = asks[r.scopeIndex].scope
+                throw Self.refused(r, active.first { $0.key == scope } ?? active[0], resetSeconds: resetSeconds)
+            }
+        } catch let e as GatewayError {
+            throw e
+        } catch {
+            giveBack(admission)
+            if !sent.releases.isEmpty { enqueueSettle { $0.leases.append(contentsOf: sent.releases) } }  // the batch frees them
+            sharedFailedAt.store(now, ordering: .relaxed)
+            if !sharedFailing.exchange(true, ordering: .relaxed) {
+                logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
+            }
+            return nil
+        }
+    }
+
+    /// A grant's share joins the scope's blocks (unless the minute has moved on since it was asked).
+    static func add(_ share: SharedGrant.Share, of ask: SharedGrantRequest.Scope, to pool: inout QuotaPool, window: Int64, dayKey: String, now: Int64) {
+        if pool.window == window {
+            pool.requests += share.requests
+            pool.tokens += share.tokens
+            if share.requests < ask.wantRequests || share.tokens < ask.wantTokens { pool.drainedWindow = window }
+        }
+        if ask.limits.dailySpendCapNano != nil || ask.limits.monthlySpendCapNano != nil {
+            pool.spendDay = dayKey
+            pool.spentToday = share.spentToday
+            pool.spentThisMonth = share.spentThisMonth
+            pool.spendReadAt = now
+        }
+    }
+
+    /// Undoes what an admission took from the blocks (refused, or not counted by the store).
+    func giveBack(_ a: Admission) {
+        guard let s = a.shared else { return }
+        pools.withLock { p in
+            for key in s.requestScopes where p[key]?.window == a.minute { p[key]!.requests += 1 }
+            for key in s.tokenScopes where p[key]?.window == a.minute { p[key]!.tokens += a.reservedTokens }
+            for slot in s.slots { p[slot.scope]?.freeSlots.append(slot) }
+        }
+    }
+
+    /// Tops up blocks that fell under half their size, in the background, one refill per scope at a time.
+    func refillIfLow(_ shared: any SharedLimits, _ active: [Scope], minute: Int64, dayKey: String, monthKey: String, nowMillis now: Int64) {
+        let asks: [SharedGrantRequest.Scope] = pools.withLock { p in
+            active.compactMap { s in
+                let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
+                guard var pool = p[s.key], !pool.refilling, pool.drainedWindow != minute,
+                      (br > 1 && pool.requests < br / 2) || (bt > 1 && pool.tokens < bt / 2) else { return nil }
+                pool.refilling = true
+                p[s.key] = pool
+                var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
+                ask.wantRequests = s.limits.rpm == nil ? 0 : br
+                ask.wantTokens = s.limits.tpm == nil ? 0 : bt
+                return ask
+            }
+        }
+        guard !asks.isEmpty else { return }
+        let request = SharedGrantRequest(scopes: asks, window: minute, day: dayKey, month: monthKey, lease: "", nowMillis: now, leaseMillis: QuotaPool.leaseMillis)
+        Task {
+            let answer = try? await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(request) }
+            self.pools.withLock { p in
+                for (i, ask) in asks.enumerated() {
+                    guard var pool = p[ask.scope] else { continue }
+                    pool.refilling = false
+                    switch answer {
+                    case .granted(let shares)?: Self.add(shares[i], of: ask, to: &pool, window: minute, dayKey: dayKey, now: now)
+                    case .refused?: pool.spendReadAt = .min  // a spend cap: the next request asks the store itself
+                    case nil: break
+                    }
+                    p[ask.scope] = pool
+                }
+            }
+        }
+    }
+
+    /// Ends a request counted by the store: unused reserved tokens go back to the blocks, slots back
+    /// to the free ones, spend to the next batch.
+    func settleShared(_ a: Admission, _ s: SharedPart, actualTokens: Int, cost: NanoUSD, nowMillis now: Int64) {
+        var schedule: [String] = []
+        pools.withLock { p in
+            for key in s.tokenScopes where p[key]?.window == a.minute { p[key]!.tokens += a.reservedTokens - actualTokens }
+            for key in s.spendScopes where p[key] != nil {
+                p[key]!.spentToday += cost
+                p[key]!.spentThisMonth += cost
+            }
+            for slot in s.slots {
+                guard var pool = p[slot.scope] else { continue }
+                pool.freeSlots.append(slot)
+                pool.lastSlotUse = now
+                if pool.freeSlots.count > pool.keepIdleSlots && !pool.releaseScheduled {
+                    pool.releaseScheduled = true
+                    schedule.append(slot.scope)
+                }
+                p[slot.scope] = pool
+            }
+        }
+        for scope in schedule { scheduleSlotRelease(scope) }
+        if cost != 0 && !s.spendScopes.isEmpty {
+            enqueueSettle { b in
+                for key in s.spendScopes {
+                    b.spend[.init(scope: key, period: s.day), default: 0] += cost
+                    b.spend[.init(scope: key, period: s.month), default: 0] += cost
+                }
+            }
+        }
+    }
+
+    /// Free slots beyond the kept ones go back to the store once unused for `slotIdleMillis`, so
+    /// another replica can take them.
+    func scheduleSlotRelease(_ scope: String) {
+        MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .milliseconds(QuotaPool.slotIdleMillis)) {
+            let now = Self.nowMillis()
+            let (released, again) = self.pools.withLock { p -> ([Slot], Bool) in
+                guard var pool = p[scope] else { return ([], false) }
+                var out: [Slot] = []
+                if now - pool.lastSlotUse >= QuotaPool.slotIdleMillis, pool.freeSlots.count > pool.keepIdleSlots {
+                    out = Array(pool.freeSlots.prefix(pool.freeSlots.count - pool.keepIdleSlots))  // the oldest
+                    pool.freeSlots.removeFirst(out.count)
+                }
+                pool.releaseScheduled = pool.freeSlots.count > pool.keepIdleSlots
+                p[scope] = pool
+                return (out, pool.releaseScheduled)
+            }
+            if !released.isEmpty { self.enqueueSettle { $0.leases += released.map { ($0.scope, $0.lease) } } }
+            if again { self.scheduleSlotRelease(scope) }
+        }
+    }
+}
