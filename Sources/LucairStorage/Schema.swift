@@ -120,17 +120,19 @@ enum Schema {
           p_day text, p_month text, p_dcaps bigint[], p_mcaps bigint[], p_lease text, p_now bigint, p_lease_ms bigint,
           p_release_scopes text[], p_release_leases text[])
         RETURNS bigint[] AS $$
-        DECLARE i integer; r record; n bigint; adj bigint; sd bigint; sm bigint; used bigint;
+        DECLARE i integer; r record; n bigint; sd bigint; sm bigint; used bigint;
           gr bigint[] := '{}'; gt bigint[] := '{}'; result bigint[] := '{0}';
         BEGIN
           FOR i IN 1 .. coalesce(array_length(p_release_leases, 1), 0) LOOP
             DELETE FROM inflight WHERE scope = p_release_scopes[i] AND lease = p_release_leases[i];
           END LOOP;
-          INSERT INTO rate_windows (scope, window_start, requests, tokens)
-            SELECT s, p_window, 0, 0 FROM unnest(p_scopes) AS s ON CONFLICT DO NOTHING;
           FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+            -- The window's row exists after a scope's first grant of the minute: insert only then.
             SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
-            SELECT coalesce(max(w.tokens), 0) INTO adj FROM rate_windows w WHERE w.scope = p_scopes[i] AND w.window_start = -p_window;
+            IF NOT FOUND THEN
+              INSERT INTO rate_windows (scope, window_start, requests, tokens) VALUES (p_scopes[i], p_window, 0, 0) ON CONFLICT DO NOTHING;
+              SELECT requests, tokens INTO r FROM rate_windows WHERE scope = p_scopes[i] AND window_start = p_window FOR UPDATE;
+            END IF;
             sd := 0; sm := 0;
             IF p_dcaps[i] >= 0 THEN
               SELECT coalesce(max(w.spent), 0) INTO sd FROM spend_windows w WHERE w.scope = p_scopes[i] AND w.period = p_day;
@@ -144,7 +146,8 @@ enum Schema {
               SELECT count(*) INTO n FROM inflight f WHERE f.scope = p_scopes[i] AND f.expires_at_ms > p_now;
               IF n >= p_clims[i] THEN RETURN ARRAY[1000 + i]; END IF;
             END IF;
-            used := GREATEST(0, r.tokens + adj);
+            -- Blocks settle tokens in the replica (no adjustment rows as lucair_admit had).
+            used := r.tokens;
             IF (p_rlims[i] >= 0 AND r.requests + p_need_r[i] > p_rlims[i]) OR (p_tlims[i] >= 0 AND used + p_need_t[i] > p_tlims[i]) THEN
               RETURN ARRAY[i];
             END IF;
@@ -157,8 +160,10 @@ enum Schema {
               UPDATE rate_windows SET requests = requests + gr[i], tokens = tokens + gt[i] WHERE scope = p_scopes[i] AND window_start = p_window;
             END IF;
           END LOOP;
-          INSERT INTO inflight (scope, lease, expires_at_ms)
-            SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_slot[j];
+          IF true = ANY(p_slot) THEN
+            INSERT INTO inflight (scope, lease, expires_at_ms)
+              SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_slot[j];
+          END IF;
           RETURN result;
         END $$ LANGUAGE plpgsql
         """

@@ -179,7 +179,7 @@ import Testing
             #expect(ids == ["auto", "lucair/baseline", "lucair/fast", "ministral-8b", "claude-haiku-4-5"])
             _ = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x"))
             let health = try JSON.parse(try await s.get("/health", key: nil).body)
-            #expect(health["status"] == "ok" && health["storage"]?["migrations"] == [1, 2, 3, 4, 5, 6, 7, 8])
+            #expect(health["status"] == "ok" && health["storage"]?["migrations"] == [1, 2, 3, 4, 5, 6, 7, 8, 9])
             let metrics = try await s.get("/metrics", key: nil).body
             #expect(metrics.contains(#"lucair_requests_total{endpoint="chat.completions",tier="baseline",model="ministral-8b",status="200"} 1"#))
             #expect(metrics.contains("lucair_request_duration_seconds"))

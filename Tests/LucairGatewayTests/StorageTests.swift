@@ -39,7 +39,7 @@ import Testing
             try await g.waitForAll()
         }
         try await s.migrate()
-        #expect(try await s.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try await s.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9])
         try await s.close()
     }
 
