@@ -199,13 +199,14 @@ extension RateLimiter {
         let asks: [SharedGrantRequest.Scope] = pools.withLock { p in
             active.compactMap { s in
                 let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
-                guard var pool = p[s.key], !pool.refilling, pool.drainedWindow != minute,
-                      (br > 1 && pool.requests < br / 2) || (bt > 1 && pool.tokens < bt / 2) else { return nil }
+                guard var pool = p[s.key], !pool.refilling, pool.drainedWindow != minute else { return nil }
+                let lowRequests = br > 1 && pool.requests < br / 2, lowTokens = bt > 1 && pool.tokens < bt / 2
+                guard lowRequests || lowTokens else { return nil }
                 pool.refilling = true
                 p[s.key] = pool
                 var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
-                ask.wantRequests = s.limits.rpm == nil ? 0 : br
-                ask.wantTokens = s.limits.tpm == nil ? 0 : bt
+                ask.wantRequests = lowRequests ? br : 0
+                ask.wantTokens = lowTokens ? bt : 0
                 return ask
             }
         }
