@@ -34,7 +34,8 @@ struct QuotaPool {
     static func block(_ limit: Int?) -> Int { (limit ?? 0) / share }
     /// How stale the spend read from the store may be before a capped scope asks again.
     static let spendFreshMillis: Int64 = 100
-    /// A free slot beyond the ones kept (1/64 of the limit) goes back after this long unused.
+    /// A free slot beyond the ones kept (1/64 of the limit; none under 64, whose slots go back with
+    /// the next batch) goes back after this long unused.
     static let slotIdleMillis: Int64 = 20
     /// A slot is reused for this long, then renewed (its lease row expires after `leaseMillis`).
     static let slotMaxAgeMillis: Int64 = 5 * 60_000
@@ -233,6 +234,7 @@ extension RateLimiter {
     /// to the free ones, spend to the next batch.
     func settleShared(_ a: Admission, _ s: SharedPart, actualTokens: Int, cost: NanoUSD, nowMillis now: Int64) {
         var schedule: [String] = []
+        var release: [Slot] = []
         pools.withLock { p in
             for key in s.tokenScopes where p[key]?.window == a.minute { p[key]!.tokens += a.reservedTokens - actualTokens }
             for key in s.spendScopes where p[key] != nil {
@@ -240,7 +242,10 @@ extension RateLimiter {
                 p[key]!.spentThisMonth += cost
             }
             for slot in s.slots {
-                guard var pool = p[slot.scope] else { continue }
+                guard var pool = p[slot.scope], pool.keepIdleSlots > 0 else {
+                    release.append(slot)  // a limit under 64 keeps no slot: back with the next batch, as soon as possible
+                    continue
+                }
                 pool.freeSlots.append(slot)
                 pool.lastSlotUse = now
                 if pool.freeSlots.count > pool.keepIdleSlots && !pool.releaseScheduled {
@@ -251,8 +256,10 @@ extension RateLimiter {
             }
         }
         for scope in schedule { scheduleSlotRelease(scope) }
-        if cost != 0 && !s.spendScopes.isEmpty {
+        if !release.isEmpty || (cost != 0 && !s.spendScopes.isEmpty) {
             enqueueSettle { b in
+                b.leases += release.map { ($0.scope, $0.lease) }
+                guard cost != 0 else { return }
                 for key in s.spendScopes {
                     b.spend[.init(scope: key, period: s.day), default: 0] += cost
                     b.spend[.init(scope: key, period: s.month), default: 0] += cost
