@@ -10,6 +10,7 @@ import LucairUpstreams
 import LucairWire
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Everything one Lucair process holds, built from a config. HTTP lives in `Routes`; the request
 /// path lives in `ChatService`; this type wires them and owns the lifecycles.
@@ -161,6 +162,12 @@ public final class Gateway: Sendable {
             metrics.gauge("lucair_deployment_breaker_open", [("deployment", d.name)], d.state == "closed" ? 0 : 1)
             metrics.gauge("lucair_deployment_draining", [("deployment", d.name)], d.draining ? 1 : 0)
             metrics.gauge("lucair_deployment_engine_busy", [("deployment", d.name)], d.engineBusy ? 1 : 0)
+        }
+        if limiter.shared != nil {
+            // Requests that waited on the shared limits store (the rest were served from blocks),
+            // and requests counted by this replica alone because the store did not answer.
+            metrics.gauge("lucair_limit_store_round_trips", [], limiter.sharedRoundTrips.load(ordering: .relaxed))
+            metrics.gauge("lucair_limit_local_fallbacks", [], limiter.localFallbacks.load(ordering: .relaxed))
         }
     }
 

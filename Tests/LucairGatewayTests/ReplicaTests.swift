@@ -65,6 +65,15 @@ import Testing
                 }
                 let health = try JSON.parse(try await two.get("/health", key: nil).body)
                 #expect(health["limits"]?["shared"] == true && health["limits"]?["shared_unreachable"] == false)
+                // A limit under 64 gets no blocks: every one of the 100 requests asked the store.
+                var trips = 0, seen = ""
+                for replica in [one, two] {
+                    let metrics = try await replica.get("/metrics", key: nil).body
+                    seen += metrics.split(separator: "\n").filter { $0.contains("lucair_limit") }.joined(separator: "; ")
+                    let line = metrics.split(separator: "\n").first { $0.hasPrefix("lucair_limit_store_round_trips ") }
+                    trips += line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0  // gauges print as 50.0
+                }
+                if fallbacks == 0 { #expect(trips == 100, "\(seen)") }
             }
         }
     }
