@@ -468,14 +468,14 @@ public final class PostgresStorage: Storage, SharedLimits {
 
     public func settle(_ batch: SharedSettleBatch) async throws {
         let leases = batch.leases.sorted { ($0.scope, $0.lease) < ($1.scope, $1.lease) }
-        let deltas = batch.tokenDeltas.filter { $0.value != 0 }.sorted { $0.key < $1.key }
         let spend = batch.spend.filter { $0.value != 0 }.sorted { $0.key < $1.key }
         var b = PostgresBindings()
         b.append(leases.map(\.scope))
         b.append(leases.map(\.lease))
-        b.append(deltas.map(\.key.scope))
-        b.append(deltas.map(\.key.window))
-        b.append(deltas.map(\.value))
+        // Token differences (lucair_admit's adjustment rows): blocks settle tokens in the replica.
+        b.append([String]())
+        b.append([Int64]())
+        b.append([Int64]())
         b.append(spend.map(\.key.scope))
         b.append(spend.map(\.key.period))
         b.append(spend.map(\.value))

@@ -206,20 +206,14 @@ public protocol SharedLimits: Sendable {
     /// window's requests and tokens, plus a concurrency slot (a lease row) where asked; returns the
     /// scopes' spend so far. A nil limit is unlimited.
     func grant(_ r: SharedGrantRequest) async throws -> SharedGrant
-    /// Ends a batch of requests in one call: drops leases, settles tokens, adds cost to the spend
-    /// windows of the capped scopes.
+    /// Ends a batch of requests in one call: drops leases, adds cost to the spend windows of the
+    /// capped scopes, deletes the finished minute windows of the scopes named.
     func settle(_ batch: SharedSettleBatch) async throws
 }
 
 /// Settlements gathered over a few milliseconds (one call instead of one per request). Rows are
 /// sorted, so that concurrent batches and admissions lock rows in one order and never deadlock.
 public struct SharedSettleBatch: Sendable {
-    public struct WindowKey: Hashable, Comparable, Sendable {
-        public var scope: String
-        public var window: Int64
-        public init(scope: String, window: Int64) { self.scope = scope; self.window = window }
-        public static func < (a: Self, b: Self) -> Bool { (a.scope, a.window) < (b.scope, b.window) }
-    }
     public struct PeriodKey: Hashable, Comparable, Sendable {
         public var scope: String
         public var period: String
@@ -228,7 +222,6 @@ public struct SharedSettleBatch: Sendable {
     }
 
     public var leases: [(scope: String, lease: String)] = []
-    public var tokenDeltas: [WindowKey: Int64] = [:]
     public var spend: [PeriodKey: NanoUSD] = [:]
     /// Every scope settled, and the newest minute seen: older windows of these scopes are deleted.
     public var scopes: Set<String> = []
@@ -236,7 +229,7 @@ public struct SharedSettleBatch: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { leases.isEmpty && tokenDeltas.isEmpty && spend.isEmpty && scopes.isEmpty }
+    public var isEmpty: Bool { leases.isEmpty && spend.isEmpty && scopes.isEmpty }
 }
 
 /// One call to the shared store for the scopes a replica cannot serve from its own blocks.

@@ -69,8 +69,6 @@ struct QuotaPool {
 }
 
 extension RateLimiter {
-    typealias Scope = (key: String, limits: Limits, label: String)
-
     /// Admits from this replica's blocks, or with one call to the store for the scopes whose blocks
     /// are short. Returns nil when the store did not answer (the caller counts locally).
     func admitShared(_ shared: any SharedLimits, _ active: [Scope], estimatedTokens: Int, minute: Int64, day: Int64, month: Int64,

@@ -59,6 +59,9 @@ public final class RateLimiter: Sendable {
         var grantedAt: Int64
     }
 
+    /// A key lineage ("k:…") or tenant ("t:…") with its limits, and the word for it in messages.
+    typealias Scope = (key: String, limits: Limits, label: String)
+
     let counters = Mutex<[String: Counter]>([:])
     /// This replica's blocks of the shared limits, per scope (`RateLimiter+Shared.swift`).
     let pools = Mutex<[String: QuotaPool]>([:])
@@ -121,7 +124,7 @@ public final class RateLimiter: Sendable {
     }
 
     public func admit(_ p: Principal, estimatedTokens: Int, nowMillis: Int64 = nowMillis()) async throws -> Admission {
-        let scopes: [(key: String, limits: Limits, label: String)] = [("k:" + p.lineageId, p.keyLimits, "key"), ("t:" + p.tenantId, p.tenantLimits, "tenant")]
+        let scopes: [Scope] = [("k:" + p.lineageId, p.keyLimits, "key"), ("t:" + p.tenantId, p.tenantLimits, "tenant")]
         let active = scopes.filter { s in
             let l = s.limits
             return l.rpm != nil || l.tpm != nil || l.maxConcurrent != nil || l.dailySpendCapNano != nil || l.monthlySpendCapNano != nil
@@ -242,8 +245,7 @@ public final class RateLimiter: Sendable {
         }
     }
 
-
-    static func refused(_ r: SharedRefusal, _ s: (key: String, limits: Limits, label: String), resetSeconds: Int) -> GatewayError {
+    static func refused(_ r: SharedRefusal, _ s: Scope, resetSeconds: Int) -> GatewayError {
         switch r.kind {
         case .spend:
             return quota("The \(s.label)'s spend cap is used up (daily \(s.limits.dailySpendCapNano.map(Money.display) ?? "none"), monthly \(s.limits.monthlySpendCapNano.map(Money.display) ?? "none")). Ask your admin to raise it, or wait for the period to end (UTC).")
