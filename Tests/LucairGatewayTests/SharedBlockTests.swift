@@ -30,6 +30,27 @@ import Testing
         }
     }
 
+    /// In a minute's last seconds a scope in use takes its block of the next minute, so the first
+    /// request of the new minute is served without asking the store.
+    @Test func theNextMinutesBlockIsTakenAhead() async throws {
+        let shared = try await SharedLimiter.open("key_ahead")
+        let l = shared.limiter, p = shared.principal(Limits(rpm: 6_400))
+        let minute = RateLimiter.nowMillis() / 60_000
+        let late = minute * 60_000 + 56_000  // 4 s before the minute ends (the clock is passed in)
+        l.settle(try await l.admit(p, estimatedTokens: 10, nowMillis: late), actualTokens: 10, cost: 0)      // asks for a block
+        l.settle(try await l.admit(p, estimatedTokens: 10, nowMillis: late + 1), actualTokens: 10, cost: 0)  // from it; takes the next
+        for _ in 0..<100 where l.pools.withLock({ $0["k:" + shared.lineage]?.next.window }) != minute + 1 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let trips = l.sharedRoundTrips.load(ordering: .relaxed)
+        l.settle(try await l.admit(p, estimatedTokens: 10, nowMillis: (minute + 1) * 60_000 + 1), actualTokens: 10, cost: 0)
+        if shared.fallbacks == 0 {
+            #expect(trips == 1)
+            #expect(l.sharedRoundTrips.load(ordering: .relaxed) == 1, "the new minute's first request asked the store")
+        }
+        try await shared.store.close()
+    }
+
     @Test func blocksNeverAdmitMoreThanTheLimitAcrossReplicas() async throws {
         try await TestStack.awayFromMinuteEdge(needing: 20)
         let one = try await SharedLimiter.open("key_blocks2")

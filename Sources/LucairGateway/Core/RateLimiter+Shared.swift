@@ -28,10 +28,15 @@ struct QuotaPool {
     var refilling = false
     /// The store had nothing left to top up with in this window: no more refills until the next.
     var drainedWindow: Int64 = -1
+    /// A block of the next minute, taken in the last seconds of this one, so that a busy scope's
+    /// first request of a minute does not wait on the store.
+    var next: (window: Int64, requests: Int, tokens: Int) = (-1, 0, 0)
 
     /// A block is 1/64 of a limit: small enough that blocks idle on other replicas cost little.
     static let share = 64
     static func block(_ limit: Int?) -> Int { (limit ?? 0) / share }
+    /// How long before a minute ends a scope in use takes its block of the next one.
+    static let aheadMillis: Int64 = 5_000
     /// How stale the spend read from the store may be before a capped scope asks again.
     static let spendFreshMillis: Int64 = 100
     /// A free slot beyond the ones kept (1/64 of the limit; none under 64, whose slots go back with
@@ -45,8 +50,8 @@ struct QuotaPool {
     mutating func roll(to minute: Int64) -> Bool {
         guard window != minute else { return false }
         window = minute
-        requests = 0
-        tokens = 0
+        (requests, tokens) = next.window == minute ? (next.requests, next.tokens) : (0, 0)
+        next = (-1, 0, 0)
         return true
     }
 
@@ -174,6 +179,9 @@ extension RateLimiter {
             pool.requests += share.requests
             pool.tokens += share.tokens
             if share.requests < ask.wantRequests || share.tokens < ask.wantTokens { pool.drainedWindow = window }
+        } else if window == pool.window + 1 {
+            pool.next = (window, pool.next.window == window ? pool.next.requests + share.requests : share.requests,
+                         pool.next.window == window ? pool.next.tokens + share.tokens : share.tokens)
         }
         if ask.limits.dailySpendCapNano != nil || ask.limits.monthlySpendCapNano != nil {
             pool.spendDay = dayKey
@@ -193,24 +201,37 @@ extension RateLimiter {
         }
     }
 
-    /// Tops up blocks that fell under half their size, in the background, one refill per scope at a time.
+    /// Tops up blocks that fell under half their size, in the background, one refill per scope at a
+    /// time; in a minute's last seconds, takes the next minute's blocks instead.
     func refillIfLow(_ shared: any SharedLimits, _ active: [Scope], minute: Int64, dayKey: String, monthKey: String, nowMillis now: Int64) {
+        let ahead = now % 60_000 >= 60_000 - QuotaPool.aheadMillis
+        var window = minute
         let asks: [SharedGrantRequest.Scope] = pools.withLock { p in
-            active.compactMap { s in
+            let low: [SharedGrantRequest.Scope] = active.compactMap { s in
                 let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
-                guard var pool = p[s.key], !pool.refilling, pool.drainedWindow != minute else { return nil }
+                guard let pool = p[s.key], !pool.refilling, pool.drainedWindow != minute else { return nil }
                 let lowRequests = br > 1 && pool.requests < br / 2, lowTokens = bt > 1 && pool.tokens < bt / 2
                 guard lowRequests || lowTokens else { return nil }
-                pool.refilling = true
-                p[s.key] = pool
                 var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
                 ask.wantRequests = lowRequests ? br : 0
                 ask.wantTokens = lowTokens ? bt : 0
                 return ask
             }
+            let nextMinute: [SharedGrantRequest.Scope] = !low.isEmpty || !ahead ? [] : active.compactMap { s in
+                let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
+                guard let pool = p[s.key], !pool.refilling, pool.next.window != minute + 1, br > 1 || bt > 1 else { return nil }
+                var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
+                ask.wantRequests = br > 1 ? br : 0
+                ask.wantTokens = bt > 1 ? bt : 0
+                return ask
+            }
+            if low.isEmpty { window = minute + 1 }
+            for ask in low + nextMinute { p[ask.scope]?.refilling = true }
+            return low + nextMinute
         }
         guard !asks.isEmpty else { return }
-        let request = SharedGrantRequest(scopes: asks, window: minute, day: dayKey, month: monthKey, lease: "", nowMillis: now, leaseMillis: QuotaPool.leaseMillis)
+        let request = SharedGrantRequest(scopes: asks, window: window, day: dayKey, month: monthKey, lease: "", nowMillis: now, leaseMillis: QuotaPool.leaseMillis)
+        let asked = window
         Task {
             let answer = try? await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(request) }
             self.pools.withLock { p in
@@ -218,7 +239,7 @@ extension RateLimiter {
                     guard var pool = p[ask.scope] else { continue }
                     pool.refilling = false
                     switch answer {
-                    case .granted(let shares)?: Self.add(shares[i], of: ask, to: &pool, window: minute, dayKey: dayKey, now: now)
+                    case .granted(let shares)?: Self.add(shares[i], of: ask, to: &pool, window: asked, dayKey: dayKey, now: now)
                     case .refused?: pool.spendReadAt = .min  // a spend cap: the next request asks the store itself
                     case nil: break
                     }
