@@ -31,12 +31,19 @@ struct QuotaPool {
     /// A block of the next minute, taken in the last seconds of this one, so that a busy scope's
     /// first request of a minute does not wait on the store.
     var next: (window: Int64, requests: Int, tokens: Int) = (-1, 0, 0)
+    /// Requests admitted against `window` here: a scope with fewer than `aheadUse` takes no block ahead.
+    var used = 0
 
     /// A block is 1/64 of a limit: small enough that blocks idle on other replicas cost little.
     static let share = 64
     static func block(_ limit: Int?) -> Int { (limit ?? 0) / share }
     /// How long before a minute ends a scope in use takes its block of the next one.
     static let aheadMillis: Int64 = 5_000
+    static let aheadUse = 16
+    /// Background grants (top-ups and blocks ahead) in flight at once, per replica: a burst of them
+    /// (every scope of a busy replica at a minute's end) would queue the requests that must ask the
+    /// store behind them. Past this, a scope's next request asks the store itself, as without blocks.
+    static let backgroundGrants = 4
     /// How stale the spend read from the store may be before a capped scope asks again.
     static let spendFreshMillis: Int64 = 100
     /// A free slot beyond the ones kept (1/64 of the limit; none under 64, whose slots go back with
@@ -52,6 +59,7 @@ struct QuotaPool {
         window = minute
         (requests, tokens) = next.window == minute ? (next.requests, next.tokens) : (0, 0)
         next = (-1, 0, 0)
+        used = 0
         return true
     }
 
@@ -96,6 +104,7 @@ extension RateLimiter {
                 let l = s.limits
                 var pool = p[s.key] ?? QuotaPool()
                 if pool.roll(to: minute) { rolled.append(s.key) }
+                pool.used += 1
                 var ask = SharedGrantRequest.Scope(scope: s.key, limits: l)
                 if l.rpm != nil {
                     ask.needRequests = QuotaPool.take(1, from: &pool.requests)
@@ -204,6 +213,10 @@ extension RateLimiter {
     /// Tops up blocks that fell under half their size, in the background, one refill per scope at a
     /// time; in a minute's last seconds, takes the next minute's blocks instead.
     func refillIfLow(_ shared: any SharedLimits, _ active: [Scope], minute: Int64, dayKey: String, monthKey: String, nowMillis now: Int64) {
+        guard backgroundGrants.add(1, ordering: .relaxed).newValue <= QuotaPool.backgroundGrants else {
+            backgroundGrants.subtract(1, ordering: .relaxed)
+            return
+        }
         let ahead = now % 60_000 >= 60_000 - QuotaPool.aheadMillis
         var window = minute
         let asks: [SharedGrantRequest.Scope] = pools.withLock { p in
@@ -219,7 +232,7 @@ extension RateLimiter {
             }
             let nextMinute: [SharedGrantRequest.Scope] = !low.isEmpty || !ahead ? [] : active.compactMap { s in
                 let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
-                guard let pool = p[s.key], !pool.refilling, pool.next.window != minute + 1, br > 1 || bt > 1 else { return nil }
+                guard let pool = p[s.key], !pool.refilling, pool.next.window != minute + 1, pool.used >= QuotaPool.aheadUse, br > 1 || bt > 1 else { return nil }
                 var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
                 ask.wantRequests = br > 1 ? br : 0
                 ask.wantTokens = bt > 1 ? bt : 0
@@ -229,11 +242,15 @@ extension RateLimiter {
             for ask in low + nextMinute { p[ask.scope]?.refilling = true }
             return low + nextMinute
         }
-        guard !asks.isEmpty else { return }
+        guard !asks.isEmpty else {
+            backgroundGrants.subtract(1, ordering: .relaxed)
+            return
+        }
         let request = SharedGrantRequest(scopes: asks, window: window, day: dayKey, month: monthKey, lease: "", nowMillis: now, leaseMillis: QuotaPool.leaseMillis)
         let asked = window
         Task {
             let answer = try? await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(request) }
+            self.backgroundGrants.subtract(1, ordering: .relaxed)
             self.pools.withLock { p in
                 for (i, ask) in asks.enumerated() {
                     guard var pool = p[ask.scope] else { continue }
