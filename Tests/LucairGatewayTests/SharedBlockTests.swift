@@ -30,6 +30,28 @@ import Testing
         }
     }
 
+    /// A burst on an empty block takes at most 4 blocks, not one per request that found it empty.
+    @Test func aBurstTakesAFewBlocksNotOneEach() async throws {
+        try await TestStack.awayFromMinuteEdge(needing: 10)
+        let shared = try await SharedLimiter.open("key_burst")
+        let l = shared.limiter, p = shared.principal(Limits(rpm: 6_400))  // blocks of 100
+        let admitted = await withTaskGroup(of: Int.self) { g in
+            for _ in 0..<50 {
+                g.addTask {
+                    guard let a = try? await l.admit(p, estimatedTokens: 10) else { return 0 }
+                    l.settle(a, actualTokens: 10, cost: 0)
+                    return 1
+                }
+            }
+            return await g.reduce(0, +)
+        }
+        let left = l.pools.withLock { $0["k:" + shared.lineage]?.requests ?? 0 }
+        // Granted = used + left: at most 4 blocks plus each waiting request's own unit (50 blocks
+        // of 100 if every request that found the block empty had taken one).
+        if shared.fallbacks == 0 { #expect(admitted == 50 && admitted + left <= 4 * 100 + 50, "\(admitted + left) granted") }
+        try await shared.store.close()
+    }
+
     /// In a minute's last seconds a scope in use (16 requests this minute) takes its block of the next minute, so the first
     /// request of the new minute is served without asking the store.
     @Test func theNextMinutesBlockIsTakenAhead() async throws {

@@ -8,8 +8,9 @@ import NIOPosix
 ///
 /// The store counts what it grants, so the combined count across replicas never exceeds a limit;
 /// quota granted to a replica and not used before the minute ends is lost for that minute, so the
-/// combined count can fall short of a limit by the blocks other replicas hold (at most 1/64 of the
-/// limit each). Limits under 64 get no blocks: every request asks the store for its own unit.
+/// combined count can fall short of a limit by the blocks other replicas hold unused (a block is
+/// 1/64 of the limit; a burst of short requests takes at most 4 at once). Limits under 64 get no
+/// blocks: every request asks the store for its own unit.
 struct QuotaPool {
     var window: Int64 = -1
     /// Granted and unused in `window`. Below zero while requests wait on grants for the difference.
@@ -33,6 +34,8 @@ struct QuotaPool {
     var next: (window: Int64, requests: Int, tokens: Int) = (-1, 0, 0)
     /// Requests admitted against `window` here: a scope with fewer than `aheadUse` takes no block ahead.
     var used = 0
+    /// Requests on their way to the store asking for a block (`blockAsks` at most).
+    var blockAsks = 0
 
     /// A block is 1/64 of a limit: small enough that blocks idle on other replicas cost little.
     static let share = 64
@@ -40,6 +43,8 @@ struct QuotaPool {
     /// How long before a minute ends a scope in use takes its block of the next one.
     static let aheadMillis: Int64 = 5_000
     static let aheadUse = 16
+    /// Short requests of one scope that may ask for a block at once; more ask for their own share.
+    static let blockAsks = 4
     /// Background grants (top-ups and blocks ahead) in flight at once, per replica: a burst of them
     /// (every scope of a busy replica at a minute's end) would queue the requests that must ask the
     /// store behind them. Past this, a scope's next request asks the store itself, as without blocks.
@@ -91,6 +96,7 @@ extension RateLimiter {
         var asks: [SharedGrantRequest.Scope] = []
         var stale: [Slot] = []
         var rolled: [String] = []
+        var blockAskers: [String] = []
         try pools.withLock { p in
             // Caps first, from the spend last read (refused here, nothing is taken).
             for s in active where s.limits.dailySpendCapNano != nil || s.limits.monthlySpendCapNano != nil {
@@ -121,8 +127,15 @@ extension RateLimiter {
                 let capped = l.dailySpendCapNano != nil || l.monthlySpendCapNano != nil
                 if capped { part.spendScopes.append(s.key) }
                 if ask.needRequests > 0 || ask.needTokens > 0 || ask.slot || (capped && !pool.spendFresh(now: now, day: dayKey)) {
-                    ask.wantRequests = ask.needRequests > 0 ? max(ask.needRequests, QuotaPool.block(l.rpm)) : 0
-                    ask.wantTokens = ask.needTokens > 0 ? max(ask.needTokens, QuotaPool.block(l.tpm)) : 0
+                    // A short request asks for a block, unless several are on their way already:
+                    // a burst at a minute's start may not take a block for every request in it.
+                    let block = (ask.needRequests > 0 || ask.needTokens > 0) && pool.blockAsks < QuotaPool.blockAsks
+                    ask.wantRequests = ask.needRequests > 0 ? max(ask.needRequests, block ? QuotaPool.block(l.rpm) : 0) : 0
+                    ask.wantTokens = ask.needTokens > 0 ? max(ask.needTokens, block ? QuotaPool.block(l.tpm) : 0) : 0
+                    if block {
+                        pool.blockAsks += 1
+                        blockAskers.append(s.key)
+                    }
                     asks.append(ask)
                 }
                 p[s.key] = pool
@@ -149,6 +162,9 @@ extension RateLimiter {
                                          leaseMillis: QuotaPool.leaseMillis)
         if !lease.isEmpty { request.releases = takePendingReleases(of: asks.filter(\.slot).map(\.scope)) }
         let sent = request
+        defer {
+            if !blockAskers.isEmpty { pools.withLock { p in for key in blockAskers { p[key]?.blockAsks -= 1 } } }
+        }
         do {
             let answer = try await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(sent) }
             if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
