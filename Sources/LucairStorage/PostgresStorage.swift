@@ -479,9 +479,13 @@ public final class PostgresStorage: Storage, SharedLimits {
         b.append(spend.map(\.key.scope))
         b.append(spend.map(\.key.period))
         b.append(spend.map(\.value))
-        b.append(batch.scopes.sorted())
-        b.append(batch.window)
+        b.append([String]())  // old windows: lucair_prune, once a minute
+        b.append(Int64(0))
         try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", binds: b), logger: logger)
+    }
+
+    public func prune(window: Int64, nowMillis: Int64) async throws {
+        try await limitsClient.query("SELECT lucair_prune(\(window), \(nowMillis))", logger: logger)
     }
 
     public func close() async throws { runTask.cancel() }

@@ -107,7 +107,7 @@ enum Schema {
         // Quota in blocks: a replica takes a share of a scope's minute window (requests, tokens)
         // and spends it without a round trip per request; what it was granted is counted here, so
         // the combined count still never exceeds the limit.
-        Migration(version: 9, name: "grant_quota_blocks", sqlite: [], postgres: [grantFunction]),
+        Migration(version: 9, name: "grant_quota_blocks", sqlite: [], postgres: [grantFunction, pruneFunction]),
     ]
 
     /// `lucair_grant` (migration 9): every limit of the scopes a replica cannot serve from its own
@@ -165,6 +165,16 @@ enum Schema {
               SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_slot[j];
           END IF;
           RETURN result;
+        END $$ LANGUAGE plpgsql
+        """
+
+    /// `lucair_prune` (migration 9): minute windows older than two minutes, and the lease rows of
+    /// replicas that died, are done with. Each replica calls it once a minute, off the request path.
+    static let pruneFunction = """
+        CREATE OR REPLACE FUNCTION lucair_prune(p_window bigint, p_now bigint) RETURNS void AS $$
+        BEGIN
+          DELETE FROM rate_windows WHERE window_start BETWEEN 0 AND p_window - 3 OR window_start BETWEEN 3 - p_window AND -1;
+          DELETE FROM inflight WHERE expires_at_ms < p_now;
         END $$ LANGUAGE plpgsql
         """
 

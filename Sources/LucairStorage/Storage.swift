@@ -207,8 +207,10 @@ public protocol SharedLimits: Sendable {
     /// scopes' spend so far. A nil limit is unlimited.
     func grant(_ r: SharedGrantRequest) async throws -> SharedGrant
     /// Ends a batch of requests in one call: drops leases, adds cost to the spend windows of the
-    /// capped scopes, deletes the finished minute windows of the scopes named.
+    /// capped scopes.
     func settle(_ batch: SharedSettleBatch) async throws
+    /// Deletes the windows before `window - 2` and the leases expired by `nowMillis`.
+    func prune(window: Int64, nowMillis: Int64) async throws
 }
 
 /// Settlements gathered over a few milliseconds (one call instead of one per request). Rows are
@@ -223,13 +225,10 @@ public struct SharedSettleBatch: Sendable {
 
     public var leases: [(scope: String, lease: String)] = []
     public var spend: [PeriodKey: NanoUSD] = [:]
-    /// Every scope settled, and the newest minute seen: older windows of these scopes are deleted.
-    public var scopes: Set<String> = []
-    public var window: Int64 = 0
 
     public init() {}
 
-    public var isEmpty: Bool { leases.isEmpty && spend.isEmpty && scopes.isEmpty }
+    public var isEmpty: Bool { leases.isEmpty && spend.isEmpty }
 }
 
 /// One call to the shared store for the scopes a replica cannot serve from its own blocks.

@@ -141,14 +141,10 @@ extension RateLimiter {
                 p[s.key] = pool
             }
         }
-        if !stale.isEmpty || !rolled.isEmpty {
-            // Slots past their age go back; a scope's first request of a minute lets the batch
-            // delete its old windows.
-            enqueueSettle { b in
-                b.leases += stale.map { ($0.scope, $0.lease) }
-                for key in rolled { b.scopes.insert(key) }
-                b.window = max(b.window, minute)
-            }
+        if !stale.isEmpty { enqueueSettle { $0.leases += stale.map { ($0.scope, $0.lease) } } }  // slots past their age go back
+        if !rolled.isEmpty, prunedMinute.exchange(minute, ordering: .relaxed) != minute {
+            // This replica's first request of a minute: old windows and dead replicas' leases go.
+            Task { try? await shared.prune(window: minute, nowMillis: now) }
         }
         let admission = Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, shared: part, headers: [])
         if asks.isEmpty {

@@ -67,6 +67,8 @@ public final class RateLimiter: Sendable {
     let pools = Mutex<[String: QuotaPool]>([:])
     /// Requests that waited on a round trip to the shared store (the rest were served from blocks).
     public let sharedRoundTrips = Atomic<Int>(0)
+    /// The minute whose old windows this replica last had the store delete.
+    let prunedMinute = Atomic<Int64>(0)
     /// Top-ups of blocks in flight (`QuotaPool.backgroundGrants` at most).
     let backgroundGrants = Atomic<Int>(0)
     let shared: (any SharedLimits)?
