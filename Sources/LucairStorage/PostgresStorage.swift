@@ -472,16 +472,10 @@ public final class PostgresStorage: Storage, SharedLimits {
         var b = PostgresBindings()
         b.append(leases.map(\.scope))
         b.append(leases.map(\.lease))
-        // Token differences (lucair_admit's adjustment rows): blocks settle tokens in the replica.
-        b.append([String]())
-        b.append([Int64]())
-        b.append([Int64]())
         b.append(spend.map(\.key.scope))
         b.append(spend.map(\.key.period))
         b.append(spend.map(\.value))
-        b.append([String]())  // old windows: lucair_prune, once a minute
-        b.append(Int64(0))
-        try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", binds: b), logger: logger)
+        try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_blocks($1, $2, $3, $4, $5)", binds: b), logger: logger)
     }
 
     public func prune(window: Int64, nowMillis: Int64) async throws {

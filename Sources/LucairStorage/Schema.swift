@@ -107,7 +107,7 @@ enum Schema {
         // Quota in blocks: a replica takes a share of a scope's minute window (requests, tokens)
         // and spends it without a round trip per request; what it was granted is counted here, so
         // the combined count still never exceeds the limit.
-        Migration(version: 9, name: "grant_quota_blocks", sqlite: [], postgres: [grantFunction, pruneFunction]),
+        Migration(version: 9, name: "grant_quota_blocks", sqlite: [], postgres: [grantFunction, settleFunction, pruneFunction]),
     ]
 
     /// `lucair_grant` (migration 9): every limit of the scopes a replica cannot serve from its own
@@ -165,6 +165,24 @@ enum Schema {
               SELECT p_scopes[j], p_lease, p_now + p_lease_ms FROM generate_subscripts(p_scopes, 1) AS j WHERE p_slot[j];
           END IF;
           RETURN result;
+        END $$ LANGUAGE plpgsql
+        """
+
+    /// `lucair_settle_blocks` (migration 9): a replica's batch of slots given back and spend added
+    /// (tokens settle in the replica's blocks, old windows go with `lucair_prune`). Rows come sorted,
+    /// so batches never deadlock.
+    static let settleFunction = """
+        CREATE OR REPLACE FUNCTION lucair_settle_blocks(p_lease_scopes text[], p_leases text[],
+          p_spend_scopes text[], p_spend_periods text[], p_spend bigint[]) RETURNS void AS $$
+        DECLARE i integer;
+        BEGIN
+          FOR i IN 1 .. coalesce(array_length(p_leases, 1), 0) LOOP
+            DELETE FROM inflight WHERE scope = p_lease_scopes[i] AND lease = p_leases[i];
+          END LOOP;
+          FOR i IN 1 .. coalesce(array_length(p_spend, 1), 0) LOOP
+            INSERT INTO spend_windows (scope, period, spent) VALUES (p_spend_scopes[i], p_spend_periods[i], p_spend[i])
+              ON CONFLICT (scope, period) DO UPDATE SET spent = spend_windows.spent + EXCLUDED.spent;
+          END LOOP;
         END $$ LANGUAGE plpgsql
         """
 

@@ -285,7 +285,6 @@ public struct SharedRefusal: Sendable, Equatable {
     public enum Kind: Int, Sendable { case rate = 0, concurrency = 1, spend = 2 }
     public var kind: Kind
     public var scopeIndex: Int
-    public init(kind: Kind, scopeIndex: Int) { self.kind = kind; self.scopeIndex = scopeIndex }
 }
 
 public enum StorageFactory {
