@@ -49,6 +49,9 @@ public struct Limits: Sendable, Equatable {
         monthlySpendCapNano = try int("monthly_spend_cap_nano_usd").map { NanoUSD($0) }
     }
 
+    /// A daily or monthly spend cap is set.
+    public var hasSpendCap: Bool { dailySpendCapNano != nil || monthlySpendCapNano != nil }
+
     /// Fields set here win over `base`.
     public func over(_ base: Limits) -> Limits {
         Limits(rpm: rpm ?? base.rpm, tpm: tpm ?? base.tpm, maxConcurrent: maxConcurrent ?? base.maxConcurrent,

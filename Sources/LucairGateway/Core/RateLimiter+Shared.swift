@@ -84,6 +84,29 @@ struct QuotaPool {
     }
 
     func spendFresh(now: Int64, day: String) -> Bool { spendDay == day && now - spendReadAt <= Self.spendFreshMillis }
+
+    /// The background top-up this scope wants, if any (and none is on its way): its block of this
+    /// minute when under half, else, in the minute's last seconds, its block of the next minute.
+    func topUp(_ scope: String, _ l: Limits, minute: Int64, ahead: Bool) -> (nextMinute: Bool, ask: SharedGrantRequest.Scope)? {
+        guard !refilling else { return nil }
+        let br = Self.block(l.rpm), bt = Self.block(l.tpm)
+        let lowRequests = br > 1 && requests < br / 2, lowTokens = bt > 1 && tokens < bt / 2
+        if drainedWindow != minute, lowRequests || lowTokens {
+            return (false, Self.blockAsk(scope, l, requests: lowRequests, tokens: lowTokens))
+        }
+        if ahead, used >= Self.aheadUse, next.window != minute + 1, br > 1 || bt > 1 {
+            return (true, Self.blockAsk(scope, l, requests: br > 1, tokens: bt > 1))
+        }
+        return nil
+    }
+
+    /// An ask for a block of requests and / or tokens, and nothing this request needs.
+    static func blockAsk(_ scope: String, _ l: Limits, requests: Bool, tokens: Bool) -> SharedGrantRequest.Scope {
+        var ask = SharedGrantRequest.Scope(scope: scope, limits: l)
+        ask.wantRequests = requests ? block(l.rpm) : 0
+        ask.wantTokens = tokens ? block(l.tpm) : 0
+        return ask
+    }
 }
 
 extension RateLimiter {
@@ -97,13 +120,14 @@ extension RateLimiter {
         var stale: [Slot] = []
         var rolled: [String] = []
         var blockAskers: [String] = []
+        var topUps: [(nextMinute: Bool, ask: SharedGrantRequest.Scope)] = []
+        let ahead = now % 60_000 >= 60_000 - QuotaPool.aheadMillis
         try pools.withLock { p in
             // Caps first, from the spend last read (refused here, nothing is taken).
-            for s in active where s.limits.dailySpendCapNano != nil || s.limits.monthlySpendCapNano != nil {
+            for s in active where s.limits.hasSpendCap {
                 if let pool = p[s.key], pool.spendFresh(now: now, day: dayKey) {
-                    if s.limits.dailySpendCapNano.map({ pool.spentToday >= $0 }) == true || s.limits.monthlySpendCapNano.map({ pool.spentThisMonth >= $0 }) == true {
-                        throw Self.refused(SharedRefusal(kind: .spend, scopeIndex: 0), s, resetSeconds: resetSeconds)
-                    }
+                    try Self.checkCaps(Counter(day: day, spentToday: pool.spentToday, month: month, spentThisMonth: pool.spentThisMonth),
+                                       s.limits, label: s.label, day: day, month: month)
                 }
             }
             for s in active {
@@ -124,7 +148,7 @@ extension RateLimiter {
                     pool.keepIdleSlots = QuotaPool.block(c)
                     if let slot = pool.takeSlot(now: now, stale: &stale) { part.slots.append(slot) } else { ask.slot = true }
                 }
-                let capped = l.dailySpendCapNano != nil || l.monthlySpendCapNano != nil
+                let capped = l.hasSpendCap
                 if capped { part.spendScopes.append(s.key) }
                 if ask.needRequests > 0 || ask.needTokens > 0 || ask.slot || (capped && !pool.spendFresh(now: now, day: dayKey)) {
                     // A short request asks for a block, unless several are on their way already:
@@ -138,8 +162,22 @@ extension RateLimiter {
                     }
                     asks.append(ask)
                 }
+                if let t = pool.topUp(s.key, l, minute: minute, ahead: ahead) { topUps.append(t) }
                 p[s.key] = pool
             }
+            // Served from blocks: top up in the background. One grant per call, so for one window:
+            // this minute's blocks first.
+            guard asks.isEmpty, !topUps.isEmpty else {
+                topUps = []
+                return
+            }
+            if topUps.contains(where: { !$0.nextMinute }) { topUps.removeAll { $0.nextMinute } }
+            guard backgroundGrants.add(1, ordering: .relaxed).newValue <= QuotaPool.backgroundGrants else {
+                backgroundGrants.subtract(1, ordering: .relaxed)
+                topUps = []
+                return
+            }
+            for t in topUps { p[t.ask.scope]?.refilling = true }
         }
         if !stale.isEmpty { enqueueSettle { $0.leases += stale.map { ($0.scope, $0.lease) } } }  // slots past their age go back
         if !rolled.isEmpty, prunedMinute.exchange(minute, ordering: .relaxed) != minute {
@@ -148,7 +186,9 @@ extension RateLimiter {
         }
         let admission = Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, shared: part, headers: [])
         if asks.isEmpty {
-            refillIfLow(shared, active, minute: minute, dayKey: dayKey, monthKey: monthKey, nowMillis: now)
+            if let first = topUps.first {
+                topUp(shared, topUps.map(\.ask), window: first.nextMinute ? minute + 1 : minute, dayKey: dayKey, monthKey: monthKey, nowMillis: now)
+            }
             return admission
         }
 
@@ -204,7 +244,7 @@ extension RateLimiter {
             pool.next = (window, pool.next.window == window ? pool.next.requests + share.requests : share.requests,
                          pool.next.window == window ? pool.next.tokens + share.tokens : share.tokens)
         }
-        if ask.limits.dailySpendCapNano != nil || ask.limits.monthlySpendCapNano != nil {
+        if ask.limits.hasSpendCap {
             pool.spendDay = dayKey
             pool.spentToday = share.spentToday
             pool.spentThisMonth = share.spentThisMonth
@@ -222,44 +262,10 @@ extension RateLimiter {
         }
     }
 
-    /// Tops up blocks that fell under half their size, in the background, one refill per scope at a
-    /// time; in a minute's last seconds, takes the next minute's blocks instead.
-    func refillIfLow(_ shared: any SharedLimits, _ active: [Scope], minute: Int64, dayKey: String, monthKey: String, nowMillis now: Int64) {
-        guard backgroundGrants.add(1, ordering: .relaxed).newValue <= QuotaPool.backgroundGrants else {
-            backgroundGrants.subtract(1, ordering: .relaxed)
-            return
-        }
-        let ahead = now % 60_000 >= 60_000 - QuotaPool.aheadMillis
-        var window = minute
-        let asks: [SharedGrantRequest.Scope] = pools.withLock { p in
-            let low: [SharedGrantRequest.Scope] = active.compactMap { s in
-                let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
-                guard let pool = p[s.key], !pool.refilling, pool.drainedWindow != minute else { return nil }
-                let lowRequests = br > 1 && pool.requests < br / 2, lowTokens = bt > 1 && pool.tokens < bt / 2
-                guard lowRequests || lowTokens else { return nil }
-                var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
-                ask.wantRequests = lowRequests ? br : 0
-                ask.wantTokens = lowTokens ? bt : 0
-                return ask
-            }
-            let nextMinute: [SharedGrantRequest.Scope] = !low.isEmpty || !ahead ? [] : active.compactMap { s in
-                let br = QuotaPool.block(s.limits.rpm), bt = QuotaPool.block(s.limits.tpm)
-                guard let pool = p[s.key], !pool.refilling, pool.next.window != minute + 1, pool.used >= QuotaPool.aheadUse, br > 1 || bt > 1 else { return nil }
-                var ask = SharedGrantRequest.Scope(scope: s.key, limits: s.limits)
-                ask.wantRequests = br > 1 ? br : 0
-                ask.wantTokens = bt > 1 ? bt : 0
-                return ask
-            }
-            if low.isEmpty { window = minute + 1 }
-            for ask in low + nextMinute { p[ask.scope]?.refilling = true }
-            return low + nextMinute
-        }
-        guard !asks.isEmpty else {
-            backgroundGrants.subtract(1, ordering: .relaxed)
-            return
-        }
+    /// Asks for the blocks of a background top-up (counted in `backgroundGrants` by the caller,
+    /// who also marked the scopes `refilling`).
+    func topUp(_ shared: any SharedLimits, _ asks: [SharedGrantRequest.Scope], window: Int64, dayKey: String, monthKey: String, nowMillis now: Int64) {
         let request = SharedGrantRequest(scopes: asks, window: window, day: dayKey, month: monthKey, lease: "", nowMillis: now, leaseMillis: QuotaPool.leaseMillis)
-        let asked = window
         Task {
             let answer = try? await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(request) }
             self.backgroundGrants.subtract(1, ordering: .relaxed)
@@ -268,7 +274,7 @@ extension RateLimiter {
                     guard var pool = p[ask.scope] else { continue }
                     pool.refilling = false
                     switch answer {
-                    case .granted(let shares)?: Self.add(shares[i], of: ask, to: &pool, window: asked, dayKey: dayKey, now: now)
+                    case .granted(let shares)?: Self.add(shares[i], of: ask, to: &pool, window: window, dayKey: dayKey, now: now)
                     case .refused?: pool.spendReadAt = .min  // a spend cap: the next request asks the store itself
                     case nil: break
                     }

@@ -131,7 +131,7 @@ public final class RateLimiter: Sendable {
         let scopes: [Scope] = [("k:" + p.lineageId, p.keyLimits, "key"), ("t:" + p.tenantId, p.tenantLimits, "tenant")]
         let active = scopes.filter { s in
             let l = s.limits
-            return l.rpm != nil || l.tpm != nil || l.maxConcurrent != nil || l.dailySpendCapNano != nil || l.monthlySpendCapNano != nil
+            return l.rpm != nil || l.tpm != nil || l.maxConcurrent != nil || l.hasSpendCap
         }
         if active.isEmpty { return .none }
         let minute = nowMillis / 60_000
