@@ -168,6 +168,12 @@ struct SharedLimiter {
 
     var fallbacks: Int { limiter.localFallbacks.load(ordering: .relaxed) }
 
+    /// Sends what is left to settle, then closes the store.
+    func close() async throws {
+        await limiter.flushSettles()
+        try await store.close()
+    }
+
     func principal(_ keyLimits: Limits) -> Principal {
         Principal(tenantId: "ten_\(lineage)", tenantName: "t", keyId: lineage, lineageId: lineage, role: "tenant",
                   plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: keyLimits,

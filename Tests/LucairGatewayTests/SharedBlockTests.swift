@@ -17,7 +17,7 @@ import Testing
         // One request asked the store (for a block); the other 99 were served from it. (A store
         // that did not answer within its bound sends requests to the local count instead.)
         if shared.fallbacks == 0 { #expect(shared.limiter.sharedRoundTrips.load(ordering: .relaxed) == 1) }
-        try await shared.store.close()
+        try await shared.close()
     }
 
     /// The refusal of one more request, or nil if it was admitted (then given back at once).
@@ -49,7 +49,7 @@ import Testing
         // Granted = used + left: at most 4 blocks plus each waiting request's own unit (50 blocks
         // of 100 if every request that found the block empty had taken one).
         if shared.fallbacks == 0 { #expect(admitted == 50 && admitted + left <= 4 * 100 + 50, "\(admitted + left) granted") }
-        try await shared.store.close()
+        try await shared.close()
     }
 
     /// In a minute's last seconds a scope in use (16 requests this minute) takes its block of the next minute, so the first
@@ -70,7 +70,7 @@ import Testing
             #expect(trips == 1)
             #expect(l.sharedRoundTrips.load(ordering: .relaxed) == 1, "the new minute's first request asked the store")
         }
-        try await shared.store.close()
+        try await shared.close()
     }
 
     @Test func blocksNeverAdmitMoreThanTheLimitAcrossReplicas() async throws {
@@ -102,8 +102,8 @@ import Testing
             #expect(admitted <= 640 && admitted >= 640 - 2 * 2 * 10, "\(admitted) admitted")
         }
         #expect(trips < 400, "\(trips) round trips for \(admitted) admissions")  // 800 without blocks
-        try await one.store.close()
-        try await two.store.close()
+        try await one.close()
+        try await two.close()
     }
 
     @Test func concurrencySlotsAreKeptForReuseAndIdleOnesGoBackToOtherReplicas() async throws {
@@ -130,10 +130,8 @@ import Testing
         }
         for a in kept { one.limiter.settle(a, actualTokens: 10, cost: 0) }
         for a in onTwo { two.limiter.settle(a, actualTokens: 10, cost: 0) }
-        await one.limiter.flushSettles()
-        await two.limiter.flushSettles()
-        try await one.store.close()
-        try await two.store.close()
+        try await one.close()
+        try await two.close()
     }
 
     /// Under 64 no slot is kept: a finished request's goes back with the next batch (5 ms), so a
@@ -150,10 +148,8 @@ import Testing
             two.limiter.settle(b, actualTokens: 10, cost: 0)
             try await Task.sleep(for: .milliseconds(100))
         }
-        await one.limiter.flushSettles()
-        await two.limiter.flushSettles()
-        try await one.store.close()
-        try await two.store.close()
+        try await one.close()
+        try await two.close()
     }
 
     @Test func anotherReplicasSpendIsSeenWithinTheFreshnessBound() async throws {
@@ -168,7 +164,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(Int(QuotaPool.spendFreshMillis) + 50))
         let e = await refusal(two.limiter, p)
         if one.fallbacks + two.fallbacks == 0 { #expect(e?.code == "insufficient_quota") }
-        try await one.store.close()
-        try await two.store.close()
+        try await one.close()
+        try await two.close()
     }
 }
