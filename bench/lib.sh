@@ -11,9 +11,10 @@ bench_setup() {
   trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 }
 
-# start_fake [FLAGS…]: sets fport.
+# start_fake [FLAGS…]: sets fport and fpid.
 start_fake() {
   "$bin/lucair-fake-upstream" --port 0 "$@" > "$work/fake.out" 2>&1 &
+  fpid=$!
   for _ in $(seq 50); do grep -q 'fake upstream listening' "$work/fake.out" && break; sleep 0.1; done
   fport=$(grep 'fake upstream listening' "$work/fake.out" | grep -o '[0-9]*$')
 }

@@ -11,6 +11,9 @@
 # key with RPM, TPM and concurrency limits, model "auto" (Assess + Route on every request), usage
 # metered to the hash-chained ledger on SQLite. The peers run as their own benchmarks run them:
 # TensorZero with observability off, LiteLLM with one worker and request logging off.
+# nginx (Debian's nginx-light), when installed, runs as a reference: a bare keep-alive reverse proxy
+# with no authentication, limits, routing or metering, so the table shows what forwarding alone
+# costs on this machine. CPU per request is read from /proc for each gateway's process tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
@@ -21,6 +24,7 @@ if [ ! -x "$venv/bin/litellm" ] || [ ! -d "$venv/lib/python3"*/site-packages/ten
   "$venv/bin/pip" install -q 'litellm[proxy]==1.108.7' 'tensorzero==2026.6.0' openai
 fi
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+command -v nginx >/dev/null || echo "nginx is missing (apt-get install -y nginx-light): no bare-proxy reference" >&2
 . bench/lib.sh
 bench_setup
 start_fake --chunks 16
@@ -67,17 +71,48 @@ llpid=$!
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$llport/health/liveliness" >/dev/null && break; sleep 0.2; done
 llurl="http://127.0.0.1:$llport/v1/chat/completions"
 
+# ---- nginx: the reference, a bare keep-alive reverse proxy (as nginx is tuned for proxying).
+gateways="lucair tensorzero litellm"
+if command -v nginx >/dev/null; then
+  ngport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<NGINX
+daemon off;
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream fake { server 127.0.0.1:$fport; keepalive 128; }
+  server {
+    listen 127.0.0.1:$ngport;
+    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx.conf" -p "$work/nginx" &
+  ngpid=$!
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$ngport/health" && break; sleep 0.1; done
+  gateways="$gateways nginx"
+fi
+
 # Resident memory of a process and its children, MB.
 tree_rss() { local kb=0 p; for p in $1 $(pgrep -P "$1" || true); do kb=$((kb + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((kb / 1024)); }
-declare -A pid=([lucair]=$lpid [tensorzero]=$tzpid [litellm]=$llpid)
-declare -A url=([direct]=$direct [lucair]="http://127.0.0.1:$lport/v1/chat/completions" [tensorzero]=$tzurl [litellm]=$llurl)
-declare -A key=([direct]="" [lucair]=$lkey [tensorzero]="" [litellm]=$llkey)
-declare -A model=([direct]=ministral-8b [lucair]=auto [tensorzero]=tensorzero::model_name::fake [litellm]=fake)
+# CPU time (clock ticks) of a process and its children, threads included.
+tree_ticks() { local t=0 p; for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+declare -A pid=([direct]=$fpid [lucair]=$lpid [tensorzero]=$tzpid [litellm]=$llpid [nginx]=${ngpid:-0})
+declare -A url=([direct]=$direct [lucair]="http://127.0.0.1:$lport/v1/chat/completions" [tensorzero]=$tzurl [litellm]=$llurl
+                [nginx]="http://127.0.0.1:${ngport:-0}/v1/chat/completions")
+declare -A key=([direct]="" [lucair]=$lkey [tensorzero]="" [litellm]=$llkey [nginx]="")
+declare -A model=([direct]=ministral-8b [lucair]=auto [tensorzero]=tensorzero::model_name::fake [litellm]=fake [nginx]=ministral-8b)
 results=bench/results/peers.jsonl
 mkdir -p bench/results
 : > "$results"
 note() { echo "$1" >> "$results"; }
-for g in lucair tensorzero litellm; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"idle\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
+for g in $gateways; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"idle\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
 sample_peak() {  # runs in the background while a load runs against $1: keeps its peak RSS in a file
   local g=$1 r m; [ "$g" = direct ] && return
   m=$(cat "$work/peak-$g" 2>/dev/null || echo 0)
@@ -85,16 +120,18 @@ sample_peak() {  # runs in the background while a load runs against $1: keeps it
 }
 
 for c in 1 16 64; do
-  for g in direct lucair tensorzero litellm; do
+  for g in direct $gateways; do
     body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
     BODY=$body KEY=${key[$g]} LABEL=warm CONC=$c wrk -t1 -c"$c" -d1s -s bench/peers/wrk-json.lua "${url[$g]}" > /dev/null
     touch "$work/loading"; sample_peak "$g" & sampler=$!
+    ticks=$(tree_ticks "${pid[$g]}")
     BODY=$body KEY=${key[$g]} LABEL=$g CONC=$c wrk -t1 -c"$c" -d"${secs}s" --timeout 30s -s bench/peers/wrk-json.lua "${url[$g]}" | tail -1 >> "$results"
+    note "{\"label\":\"cpu\",\"gateway\":\"$g\",\"concurrency\":$c,\"seconds\":$(python3 -c "print(($(tree_ticks "${pid[$g]}") - $ticks) / $(getconf CLK_TCK))")}"
     rm -f "$work/loading"; wait "$sampler"
   done
 done
 for c in 1 16 64; do
-  for g in direct lucair tensorzero litellm; do
+  for g in direct $gateways; do
     body='{"model":"'"${model[$g]}"'","stream":true,"messages":[{"role":"user","content":"Tell me a story. [fake chunks=64 chunk_delay_ms=20]"}]}'
     touch "$work/loading"; sample_peak "$g" & sampler=$!
     "$bin/lucair-loadgen" --url "${url[$g]}" ${key[$g]:+--key "${key[$g]}"} --concurrency "$c" --seconds "$((secs + 3))" --warmup 1.5 \
@@ -102,8 +139,8 @@ for c in 1 16 64; do
     rm -f "$work/loading"; wait "$sampler"
   done
 done
-for g in lucair tensorzero litellm; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"peak\",\"mb\":$(cat "$work/peak-$g" 2>/dev/null || echo 0)}"; done
+for g in $gateways; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"peak\",\"mb\":$(cat "$work/peak-$g" 2>/dev/null || echo 0)}"; done
 sleep 2
-for g in lucair tensorzero litellm; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"after\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
-kill "$tzpid" "$llpid" 2>/dev/null || true
+for g in $gateways; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"after\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
+kill "$tzpid" "$llpid" ${ngpid:+"$ngpid"} 2>/dev/null || true
 python3 bench/peers_report.py "$results"

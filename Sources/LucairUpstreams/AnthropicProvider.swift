@@ -8,7 +8,9 @@ public struct AnthropicProvider: ChatProvider {
     let http: UpstreamHTTP
 
     /// `perDeployment`: clients built with a deployment's own timeouts (see UpstreamHTTP).
-    public init(client: HTTPClient, perDeployment: [String: HTTPClient] = [:]) { http = UpstreamHTTP(client: client, clients: perDeployment) }
+    public init(client: HTTPClient, perDeployment: [String: HTTPClient] = [:], lean: KeepAliveClient? = nil) {
+        http = UpstreamHTTP(client: client, clients: perDeployment, lean: lean)
+    }
 
     func headers(_ d: Deployment) -> [(String, String)] {
         [("x-api-key", d.apiKey ?? ""), ("anthropic-version", Self.apiVersion)]

@@ -7,7 +7,9 @@ public struct OpenAICompatibleProvider: ChatProvider {
     let http: UpstreamHTTP
 
     /// `perDeployment`: clients built with a deployment's own timeouts (see UpstreamHTTP).
-    public init(client: HTTPClient, perDeployment: [String: HTTPClient] = [:]) { http = UpstreamHTTP(client: client, clients: perDeployment) }
+    public init(client: HTTPClient, perDeployment: [String: HTTPClient] = [:], lean: KeepAliveClient? = nil) {
+        http = UpstreamHTTP(client: client, clients: perDeployment, lean: lean)
+    }
 
     func headers(_ d: Deployment) -> [(String, String)] {
         d.apiKey.map { [("authorization", "Bearer \($0)")] } ?? []

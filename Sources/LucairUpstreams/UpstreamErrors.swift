@@ -42,12 +42,21 @@ public enum UpstreamErrors {
 
     public static func transport(_ error: any Error, deployment: String) -> GatewayError {
         let origin = GatewayError.Origin.upstream(deployment: deployment)
-        if let e = error as? HTTPClientError, e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
+        if isTimeout(error) {
             return GatewayError(status: 504, type: "upstream_error", code: "upstream_timeout",
                                 message: "Deployment '\(deployment)' did not answer in time.", origin: origin, retryable: true)
         }
         return GatewayError(status: 502, type: "upstream_error", code: "upstream_unreachable",
                             message: "Deployment '\(deployment)' could not be reached.", origin: origin, retryable: true)
+    }
+
+    static func isTimeout(_ error: any Error) -> Bool {
+        switch error {
+        case let e as HTTPClientError: e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout
+        case let e as KeepAliveClient.Failure: e == .timeout
+        case let e as ChannelError: if case .connectTimeout = e { true } else { false }
+        default: false
+        }
     }
 
     static func streamBroken(deployment: String, detail: String) -> GatewayError {

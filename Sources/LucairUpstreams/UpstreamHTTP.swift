@@ -8,12 +8,14 @@ import NIOHTTP1
 /// Each deployment has its own client (`clients`), built with its connect and idle timeouts: the
 /// idle timeout is the client's read timeout, so it bounds the wait for the answer and every gap
 /// between stream chunks. The head of a stream must arrive within the first-byte timeout, a whole
-/// non-streaming answer within the total timeout.
-struct UpstreamHTTP: Sendable {
+/// non-streaming answer within the total timeout. Whole answers from plain-HTTP upstreams go
+/// through `lean` (`KeepAliveClient`) when it is given, with the same three bounds.
+public struct UpstreamHTTP: Sendable {
     let client: HTTPClient
     let clients: [String: HTTPClient]
+    let lean: KeepAliveClient?
     static let maxErrorBody = 64 * 1024
-    static let maxBody = 64 * 1024 * 1024
+    public static let maxBody = 64 * 1024 * 1024
 
     func post(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment, stream: Bool = false) async throws -> HTTPClientResponse {
         var req = HTTPClientRequest(url: url)
@@ -42,6 +44,9 @@ struct UpstreamHTTP: Sendable {
     /// fewer async hand-offs per request than streaming the body through `HTTPClientResponse`
     /// (docs/benchmarks.md, profile). Cancelling the caller cancels the call.
     func postJSON(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment) async throws -> JSONValue {
+        if let lean, url.hasPrefix("http://") {
+            return try await postJSON(lean, url: url, headers: headers, body: body, deployment: deployment)
+        }
         let client = clients[deployment.name] ?? client
         let request: HTTPClient.Request
         do {
@@ -67,6 +72,25 @@ struct UpstreamHTTP: Sendable {
         guard let buffer = response.body, let json = try? JSON.parse(bytes: buffer.readableBytesView) else {
             throw Self.notJSON(deployment)
         }
+        return json
+    }
+
+    func postJSON(_ lean: KeepAliveClient, url: String, headers: [(String, String)], body: JSONValue, deployment d: Deployment) async throws -> JSONValue {
+        let response: KeepAliveClient.Response
+        do {
+            response = try await lean.post(url: url, headers: headers, body: body.serialized(),
+                                           connectTimeout: .milliseconds(Int64(d.connectTimeoutMs)), idleTimeout: .milliseconds(Int64(d.idleTimeoutMs)),
+                                           deadline: .now() + .milliseconds(Int64(d.totalTimeoutMs)))
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw UpstreamErrors.transport(error, deployment: d.name)
+        }
+        guard response.status == 200 else {
+            let b = response.body
+            throw UpstreamErrors.fromResponse(status: response.status, body: b.getSlice(at: b.readerIndex, length: min(b.readableBytes, Self.maxErrorBody)),
+                                              headers: response.headers, deployment: d.name)
+        }
+        guard let json = try? JSON.parse(bytes: response.body.readableBytesView) else { throw Self.notJSON(d) }
         return json
     }
 

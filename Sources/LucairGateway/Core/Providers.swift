@@ -3,11 +3,13 @@ import LucairCore
 import LucairUpstreams
 
 /// One provider per upstream kind; each deployment has its own HTTP client (its connection pool,
-/// its connect and idle timeouts), `client` serves anything else.
+/// its connect and idle timeouts), `client` serves anything else. Whole answers from plain-HTTP
+/// upstreams go through one `KeepAliveClient` (the lean path, with each deployment's timeouts).
 struct Providers: Sendable {
     let openAI: OpenAICompatibleProvider
     let anthropic: AnthropicProvider
     let clients: [String: HTTPClient]
+    let lean = KeepAliveClient(maxBody: UpstreamHTTP.maxBody)
 
     init(client: HTTPClient, deployments: [Deployment], configuration: HTTPClient.Configuration) {
         var clients: [String: HTTPClient] = [:]
@@ -17,11 +19,12 @@ struct Providers: Sendable {
             clients[d.name] = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: c)
         }
         self.clients = clients
-        openAI = OpenAICompatibleProvider(client: client, perDeployment: clients)
-        anthropic = AnthropicProvider(client: client, perDeployment: clients)
+        openAI = OpenAICompatibleProvider(client: client, perDeployment: clients, lean: lean)
+        anthropic = AnthropicProvider(client: client, perDeployment: clients, lean: lean)
     }
 
     func shutdown() async {
+        lean.shutdown()
         for c in clients.values { try? await c.shutdown() }
     }
 

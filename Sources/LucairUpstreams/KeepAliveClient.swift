@@ -1,0 +1,259 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A keep-alive HTTP/1.1 client for whole answers from plain-HTTP upstreams (local engines, the
+/// hot path). Written here instead of using AsyncHTTPClient on this path: AHC's general pool and
+/// per-request state machines cost about a fifth of Lucair's CPU per request (docs/benchmarks.md,
+/// profile); this client keeps idle connections per upstream, prefers one on the caller's event
+/// loop, and sends a request's head and body in one flush. Streams and HTTPS stay on AHC.
+///
+/// Bounds per call: connect timeout, idle timeout (the longest silence from the upstream once the
+/// request is sent) and a total deadline. Cancelling the calling task closes the connection.
+public final class KeepAliveClient: Sendable {
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: ByteBuffer
+    }
+
+    public enum Failure: Error, Equatable {
+        /// No answer within the total deadline, or silence longer than the idle timeout.
+        case timeout
+        /// The connection closed before the whole answer arrived.
+        case closed
+        /// The answer was larger than `maxBody`.
+        case tooLarge
+        /// The URL is not `http://host[:port]/path`.
+        case badURL
+    }
+
+    struct Endpoint: Hashable {
+        var host: String
+        var port: Int
+    }
+
+    struct Idle {
+        var channel: Channel
+        var since: NIODeadline
+    }
+
+    let group: any EventLoopGroup
+    let maxBody: Int
+    /// Idle connections per upstream, most recently used last.
+    let idle = Mutex<[Endpoint: [Idle]]>([:])
+    static let maxIdlePerUpstream = 512
+    /// Idle connections older than this are closed rather than reused (servers drop idle ones).
+    static let idleReuse = TimeAmount.seconds(30)
+
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int) {
+        self.group = group
+        self.maxBody = maxBody
+    }
+
+    /// `http://host[:port]/path` → where to connect and the request target.
+    static func split(_ url: String) -> (Endpoint, String)? {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst(7)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash], path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        var host = Substring(authority), port = 80
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {  // [IPv6]:port
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { guard let p = Int(after.dropFirst()) else { return nil }; port = p }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            guard let p = Int(authority[authority.index(after: colon)...]) else { return nil }
+            port = p
+        }
+        guard !host.isEmpty else { return nil }
+        return (Endpoint(host: String(host), port: port), path)
+    }
+
+    public func post(url: String, headers: [(String, String)], body: [UInt8],
+                     connectTimeout: TimeAmount, idleTimeout: TimeAmount, deadline: NIODeadline) async throws -> Response {
+        guard let (endpoint, path) = Self.split(url) else { throw Failure.badURL }
+        let channel = try await connection(to: endpoint, connectTimeout: connectTimeout)
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.reserveCapacity(headers.count + 3)
+        head.headers.add(name: "host", value: endpoint.port == 80 ? endpoint.host : "\(endpoint.host):\(endpoint.port)")
+        head.headers.add(name: "content-type", value: "application/json")
+        head.headers.add(name: "content-length", value: String(body.count))
+        for (k, v) in headers { head.headers.add(name: k, value: v) }
+        let promise = channel.eventLoop.makePromise(of: Response.self)
+        let exchange = Exchange(head: head, body: channel.allocator.buffer(bytes: body), promise: promise,
+                                idleTimeout: idleTimeout, deadline: deadline)
+        channel.writeAndFlush(exchange, promise: nil)
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// An idle connection to `endpoint`, preferably on the caller's event loop; else a new one.
+    func connection(to endpoint: Endpoint, connectTimeout: TimeAmount) async throws -> Channel {
+        let here = MultiThreadedEventLoopGroup.currentEventLoop
+        let now = NIODeadline.now()
+        var stale: [Channel] = []
+        let reused: Channel? = idle.withLock { pools in
+            guard var list = pools[endpoint] else { return nil }
+            defer { pools[endpoint] = list }
+            while let i = list.lastIndex(where: { here == nil || $0.channel.eventLoop === here! }) ?? (list.isEmpty ? nil : list.count - 1) {
+                let c = list.remove(at: i)
+                if c.channel.isActive, now - c.since < Self.idleReuse { return c.channel }
+                stale.append(c.channel)
+            }
+            return nil
+        }
+        for c in stale { c.close(promise: nil) }
+        if let reused { return reused }
+        let maxBody = self.maxBody
+        return try await ClientBootstrap(group: here ?? group.next())
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [weak self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ExchangeHandler(maxBody: maxBody) { channel in
+                        self?.release(channel, to: endpoint)
+                    })
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port).get()
+    }
+
+    func release(_ channel: Channel, to endpoint: Endpoint) {
+        let kept = idle.withLock { pools in
+            guard pools[endpoint, default: []].count < Self.maxIdlePerUpstream else { return false }
+            pools[endpoint, default: []].append(Idle(channel: channel, since: .now()))
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
+    }
+
+    /// Closes every idle connection (shutdown).
+    public func shutdown() {
+        let all = idle.withLock { pools in
+            defer { pools = [:] }
+            return pools.values.flatMap { $0.map(\.channel) }
+        }
+        for c in all { c.close(promise: nil) }
+    }
+}
+
+/// One request on a connection: what to send and where the answer goes.
+struct Exchange: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer
+    var promise: EventLoopPromise<KeepAliveClient.Response>
+    var idleTimeout: TimeAmount
+    var deadline: NIODeadline
+}
+
+/// Sends an `Exchange` and collects its answer; one at a time per connection (no pipelining).
+/// On a complete keep-alive answer the connection goes back to the pool through `onIdle`.
+final class ExchangeHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = Exchange
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let maxBody: Int
+    let onIdle: (Channel) -> Void
+    var pending: Exchange?
+    var head: HTTPResponseHead?
+    var body: ByteBuffer?
+    var lastRead = NIODeadline.now()
+    var timer: Scheduled<Void>?
+
+    init(maxBody: Int, onIdle: @escaping (Channel) -> Void) {
+        self.maxBody = maxBody
+        self.onIdle = onIdle
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let exchange = unwrapOutboundIn(data)
+        guard pending == nil else {
+            exchange.promise.fail(KeepAliveClient.Failure.closed)
+            return
+        }
+        pending = exchange
+        head = nil
+        body = nil
+        lastRead = .now()
+        arm(context)
+        context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(exchange.body))), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+    }
+
+    /// One timer per exchange: it fires at the deadline or when the upstream has been silent for
+    /// the idle timeout, whichever comes first, and re-arms itself while bytes keep arriving.
+    func arm(_ context: ChannelHandlerContext) {
+        guard let p = pending else { return }
+        let at = min(p.deadline, lastRead + p.idleTimeout)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: at) {
+            let (handler, context) = loopBound.value
+            guard let p = handler.pending else { return }
+            let now = NIODeadline.now()
+            if now >= p.deadline || now >= handler.lastRead + p.idleTimeout {
+                handler.fail(KeepAliveClient.Failure.timeout, context)
+            } else {
+                handler.arm(context)
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+        case .body(var part):
+            if body == nil {
+                body = part
+            } else {
+                body!.writeBuffer(&part)
+            }
+            if body!.readableBytes > maxBody { fail(KeepAliveClient.Failure.tooLarge, context) }
+        case .end:
+            guard let p = pending, let h = head else {
+                context.close(promise: nil)
+                return
+            }
+            timer?.cancel()
+            pending = nil
+            let response = KeepAliveClient.Response(status: Int(h.status.code), headers: h.headers,
+                                                    body: body ?? context.channel.allocator.buffer(capacity: 0))
+            head = nil
+            body = nil
+            if h.isKeepAlive { onIdle(context.channel) } else { context.close(promise: nil) }
+            p.promise.succeed(response)
+        }
+    }
+
+    func fail(_ error: any Error, _ context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let p = pending {
+            pending = nil
+            p.promise.fail(error)
+        }
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error, context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let p = pending {
+            pending = nil
+            p.promise.fail(KeepAliveClient.Failure.closed)
+        }
+        context.fireChannelInactive()
+    }
+}

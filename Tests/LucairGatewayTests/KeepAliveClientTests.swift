@@ -1,0 +1,119 @@
+import LucairCore
+import LucairWire
+import NIOCore
+import Testing
+@testable import LucairUpstreams
+
+/// The lean upstream client against the real fake server: keep-alive reuse, its three time
+/// bounds, refusal and cancellation; and through the gateway, a timed-out local deployment.
+@Suite struct KeepAliveClientTests {
+    static let body = (["model": "ministral-8b", "messages": [["role": "user", "content": "hi"]]] as JSONValue).serialized()
+
+    static func post(_ c: KeepAliveClient, _ url: String, content: String = "hi", connect: Int64 = 1000, idle: Int64 = 5000, total: Int64 = 5000) async throws -> KeepAliveClient.Response {
+        let body = (["model": "ministral-8b", "messages": [["role": "user", "content": .string(content)]]] as JSONValue).serialized()
+        return try await c.post(url: url + "/v1/chat/completions", headers: [("authorization", "Bearer x")], body: body,
+                                connectTimeout: .milliseconds(connect), idleTimeout: .milliseconds(idle), deadline: .now() + .milliseconds(total))
+    }
+
+    func idleCount(_ c: KeepAliveClient) -> Int { c.idle.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
+    @Test func splitsURLs() {
+        #expect(KeepAliveClient.split("http://127.0.0.1:8080/v1/chat")?.0 == .init(host: "127.0.0.1", port: 8080))
+        #expect(KeepAliveClient.split("http://127.0.0.1:8080/v1/chat")?.1 == "/v1/chat")
+        #expect(KeepAliveClient.split("http://engine/v1")?.0 == .init(host: "engine", port: 80))
+        #expect(KeepAliveClient.split("http://[::1]:9000/x")?.0 == .init(host: "::1", port: 9000))
+        #expect(KeepAliveClient.split("http://host:port/x") == nil)
+        #expect(KeepAliveClient.split("https://api.anthropic.com/v1") == nil)
+    }
+
+    @Test func reusesOneConnectionForSequentialCalls() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            for i in 0..<5 {
+                let r = try await Self.post(c, s.fakeURL, content: "call \(i)")
+                #expect(r.status == 200)
+                let json = try JSON.parse(bytes: r.body.readableBytesView)
+                #expect(json["object"] == "chat.completion")
+                #expect(idleCount(c) == 1, "after call \(i) one connection is idle, reused by the next")
+            }
+            // Concurrent calls open more connections; all come back to the pool.
+            try await withThrowingTaskGroup(of: Int.self) { g in
+                for _ in 0..<4 { g.addTask { try await Self.post(c, s.fakeURL).status } }
+                for try await status in g { #expect(status == 200) }
+            }
+            #expect((1...4).contains(idleCount(c)))
+        }
+    }
+
+    @Test func upstreamErrorStatusAndBodyComeBack() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            let r = try await Self.post(c, s.fakeURL, content: "[fake status=429 retry_after=7]")
+            #expect(r.status == 429 && r.headers.first(name: "retry-after") == "7")
+            #expect(String(buffer: r.body).contains("error"))
+            #expect(try await Self.post(c, s.fakeURL).status == 200, "the connection is still usable after an error answer")
+        }
+    }
+
+    @Test func totalDeadlineAndIdleTimeoutBoundTheWait() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            for (idle, total) in [(Int64(5000), Int64(150)), (150, 5000)] {
+                let t0 = ContinuousClock.now
+                await #expect(throws: KeepAliveClient.Failure.timeout) {
+                    _ = try await Self.post(c, s.fakeURL, content: "slow [fake latency_ms=1500]", idle: idle, total: total)
+                }
+                let took = ContinuousClock.now - t0
+                #expect(took >= .milliseconds(140) && took < .milliseconds(1200), "gave up after \(took) (idle \(idle) ms, total \(total) ms)")
+            }
+            #expect(idleCount(c) == 0, "a timed-out connection is closed, not pooled")
+            let e = UpstreamErrors.transport(KeepAliveClient.Failure.timeout, deployment: "d")
+            #expect(e.status == 504 && e.code == "upstream_timeout" && e.retryable)
+        }
+    }
+
+    @Test func refusedConnectionIsARetryableUnreachableError() async throws {
+        let c = KeepAliveClient(maxBody: 1 << 20)
+        // Port 1 on loopback: nothing listens there.
+        let error = await #expect(throws: (any Error).self) { _ = try await Self.post(c, "http://127.0.0.1:1") }
+        let e = UpstreamErrors.transport(try #require(error), deployment: "d")
+        #expect(e.status == 502 && e.code == "upstream_unreachable" && e.retryable)
+    }
+
+    @Test func cancellingTheCallClosesTheConnection() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            let t0 = ContinuousClock.now
+            let call = Task { try await Self.post(c, s.fakeURL, content: "slow [fake latency_ms=3000]") }
+            try await Task.sleep(for: .milliseconds(100))
+            call.cancel()
+            await #expect(throws: (any Error).self) { _ = try await call.value }
+            #expect(ContinuousClock.now - t0 < .milliseconds(2000))
+            #expect(idleCount(c) == 0)
+        }
+    }
+
+    @Test func oversizedAnswerIsRefused() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 64)
+            defer { c.shutdown() }
+            await #expect(throws: KeepAliveClient.Failure.tooLarge) { _ = try await Self.post(c, s.fakeURL) }
+        }
+    }
+
+    /// Through the gateway: a local deployment that does not answer within its total timeout gives
+    /// the client a 504 with OpenAI's error shape.
+    @Test func gatewayMapsALocalTimeoutTo504() async throws {
+        try await TestStack.with(tweak: TestStack.tweak(inside: "total_timeout_ms = 200")) { s in
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "slow [fake latency_ms=1500]"))
+            #expect(r.status == 504, "\(r.body)")
+            #expect(r.json["error"]?["code"] == "upstream_timeout")
+            let ok = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "quick"))
+            #expect(ok.status == 200 && ok.json["choices"]?[0]?["message"]?["content"]?.stringValue?.isEmpty == false)
+        }
+    }
+}
