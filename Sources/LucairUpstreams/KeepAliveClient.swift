@@ -44,8 +44,10 @@ public final class KeepAliveClient: Sendable {
     /// Idle connections per upstream, most recently used last.
     let idle = Mutex<[Endpoint: [Idle]]>([:])
     static let maxIdlePerUpstream = 512
-    /// Idle connections older than this are closed rather than reused (servers drop idle ones).
-    static let idleReuse = TimeAmount.seconds(30)
+    /// Idle connections older than this are closed rather than reused: llama.cpp's server and
+    /// uvicorn (vLLM) close idle keep-alive connections after 5 s, and a request written just as
+    /// the server closes would fail.
+    static let idleReuse = TimeAmount.seconds(4)
 
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int) {
         self.group = group
