@@ -31,7 +31,6 @@ output = 1000
 TOML
 start_lucair
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$lpid/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$lpid/stat"; }  # utime + stime, in clock ticks
 idle=$(rss)
 
 body='{"model":"'"${MODEL:-auto}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
@@ -49,9 +48,9 @@ for c in 1 16 64; do
 done
 # Lucair's CPU per request: utime + stime across a run at 16 connections, without warm-up, so
 # every request the CPU paid for is counted.
-t0=$(cpu_ticks)
+t0=$(tree_ticks "$lpid")
 run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency 16 --warmup 0 --body "$body" --label cpu-run >> "$results"
-echo "{\"label\": \"cpu\", \"concurrency\": 16, \"ticks\": $(( $(cpu_ticks) - t0 )), \"hz\": $(getconf CLK_TCK)}" >> "$results"
+echo "{\"label\": \"cpu\", \"concurrency\": 16, \"ticks\": $(( $(tree_ticks "$lpid") - t0 )), \"hz\": $(getconf CLK_TCK)}" >> "$results"
 # A prepaid tenant: each answer waits for its record's group commit (docs/wallets.md).
 tid=$(curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants" \
   -d '{"name":"prepaid-bench","kind":"external","plan":"enterprise"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -101,8 +101,6 @@ fi
 
 # Resident memory of a process and its children, MB.
 tree_rss() { local kb=0 p; for p in $1 $(pgrep -P "$1" || true); do kb=$((kb + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((kb / 1024)); }
-# CPU time (clock ticks) of a process and its children, threads included.
-tree_ticks() { local t=0 p; for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
 declare -A pid=([direct]=$fpid [lucair]=$lpid [tensorzero]=$tzpid [litellm]=$llpid [nginx]=${ngpid:-0})
 declare -A url=([direct]=$direct [lucair]="http://127.0.0.1:$lport/v1/chat/completions" [tensorzero]=$tzurl [litellm]=$llurl
                 [nginx]="http://127.0.0.1:${ngport:-0}/v1/chat/completions")

@@ -181,9 +181,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
             exchange.promise.fail(KeepAliveClient.Failure.closed)
             return
         }
-        pending = exchange
-        head = nil
-        body = nil
+        pending = exchange  // head and body are nil: the last answer ended (or failed and closed)
         lastRead = .now()
         arm(context)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
@@ -215,11 +213,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
         case .head(let h):
             head = h
         case .body(var part):
-            if body == nil {
-                body = part
-            } else {
-                body!.writeBuffer(&part)
-            }
+            body.setOrWriteBuffer(&part)
             if body!.readableBytes > maxBody { fail(KeepAliveClient.Failure.tooLarge, context) }
         case .end:
             guard let p = pending, let h = head else {

@@ -65,14 +65,7 @@ public struct UpstreamHTTP: Sendable {
             if Task.isCancelled { throw CancellationError() }
             throw UpstreamErrors.transport(error, deployment: deployment.name)
         }
-        guard response.status.code == 200 else {
-            throw UpstreamErrors.fromResponse(status: Int(response.status.code), body: response.body.map { $0.getSlice(at: $0.readerIndex, length: min($0.readableBytes, Self.maxErrorBody)) ?? $0 },
-                                              headers: response.headers, deployment: deployment.name)
-        }
-        guard let buffer = response.body, let json = try? JSON.parse(bytes: buffer.readableBytesView) else {
-            throw Self.notJSON(deployment)
-        }
-        return json
+        return try Self.answer(status: Int(response.status.code), headers: response.headers, body: response.body, deployment: deployment)
     }
 
     func postJSON(_ lean: KeepAliveClient, url: String, headers: [(String, String)], body: JSONValue, deployment d: Deployment) async throws -> JSONValue {
@@ -85,12 +78,16 @@ public struct UpstreamHTTP: Sendable {
             if Task.isCancelled { throw CancellationError() }
             throw UpstreamErrors.transport(error, deployment: d.name)
         }
-        guard response.status == 200 else {
-            let b = response.body
-            throw UpstreamErrors.fromResponse(status: response.status, body: b.getSlice(at: b.readerIndex, length: min(b.readableBytes, Self.maxErrorBody)),
-                                              headers: response.headers, deployment: d.name)
+        return try Self.answer(status: response.status, headers: response.headers, body: response.body, deployment: d)
+    }
+
+    /// A whole answer, from either client: its JSON, or the error its status and body say.
+    static func answer(status: Int, headers: HTTPHeaders, body: ByteBuffer?, deployment d: Deployment) throws -> JSONValue {
+        guard status == 200 else {
+            throw UpstreamErrors.fromResponse(status: status, body: body.map { $0.getSlice(at: $0.readerIndex, length: min($0.readableBytes, maxErrorBody)) ?? $0 },
+                                              headers: headers, deployment: d.name)
         }
-        guard let json = try? JSON.parse(bytes: response.body.readableBytesView) else { throw Self.notJSON(d) }
+        guard let body, let json = try? JSON.parse(bytes: body.readableBytesView) else { throw notJSON(d) }
         return json
     }
 
