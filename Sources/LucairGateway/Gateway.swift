@@ -232,11 +232,13 @@ public enum LucairApp {
     public static func build(gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: LucairContext.self)
         router.middlewares.add(OpenAIErrorMiddleware())
-        Routes(gateway: gateway).register(on: router)
+        let routes = Routes(gateway: gateway)
+        routes.register(on: router)
         var logger = gateway.logger
         logger[metadataKey: "component"] = "http"
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ChatFastPath(routes: routes)])),
             // A deep accept queue: a burst of new connections (a client opening hundreds at once) must
             // not overflow it into SYN retries that arrive seconds later.
             configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair", backlog: 4096),

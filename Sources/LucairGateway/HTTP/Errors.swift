@@ -16,7 +16,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 switch e.status.code {
                 case 404: .invalid("Unknown endpoint \(request.method) \(request.uri.path). Lucair serves /v1/chat/completions, /v1/models, /v1/embeddings, /health and /metrics.", code: "unknown_url", status: 404)
                 case 405: .invalid("Method \(request.method) is not allowed on \(request.uri.path).", code: "method_not_allowed", status: 405)
-                case 413: .invalid("The request body is too large. Send a smaller body, or ask the operator to raise server.max_body_bytes.", code: "request_too_large", status: 413)
+                case 413: .bodyTooLarge
                 default: GatewayError(status: Int(e.status.code), type: "invalid_request_error", message: e.status.reasonPhrase)
                 }
             return g.response()
@@ -24,18 +24,29 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw CancellationError()
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
-            return GatewayError(status: 500, type: "server_error", code: "internal_error", message: "Lucair hit an internal error. The request id in x-lucair-request-id helps the operator find it.").response()
+            return GatewayError.internalError.response()
         }
     }
 }
 
 extension GatewayError {
+    static let bodyTooLarge = GatewayError.invalid(
+        "The request body is too large. Send a smaller body, or ask the operator to raise server.max_body_bytes.", code: "request_too_large", status: 413)
+    static let internalError = GatewayError(
+        status: 500, type: "server_error", code: "internal_error", message: "Lucair hit an internal error. The request id in x-lucair-request-id helps the operator find it.")
+
     func response(requestId: String? = nil) -> Response {
+        let (head, body) = answer(requestId: requestId)
+        return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: body))
+    }
+
+    /// The error as a whole answer: OpenAI's body, the status, and the headers it carries.
+    func answer(requestId: String?) -> (HTTPResponse, ByteBuffer) {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let requestId { headers[.lucairRequestId] = requestId }
         if let r = retryAfterSeconds { headers[.retryAfter] = String(r) }
         for (k, v) in self.headers { if let name = HTTPField.Name(k) { headers[name] = v } }
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: openAIBody.serialized())))
+        return (HTTPResponse(status: .init(code: status), headerFields: headers), ByteBuffer(bytes: openAIBody.serialized()))
     }
 }
 

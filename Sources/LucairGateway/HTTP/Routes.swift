@@ -32,7 +32,11 @@ struct Routes {
 
     /// The caller's principal, checked against the key's expiry, endpoint scope and IP allow-list.
     func authenticate(_ request: Request, _ context: LucairContext, endpoint: String) throws -> Principal {
-        guard let auth = request.headers[.authorization] else { throw GatewayError.missingKey }
+        try authenticate(request.head, remoteIP: context.remoteAddress?.ipAddress, endpoint: endpoint)
+    }
+
+    func authenticate(_ head: HTTPRequest, remoteIP: String?, endpoint: String) throws -> Principal {
+        guard let auth = head.headerFields[.authorization] else { throw GatewayError.missingKey }
         let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
         guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
         if let exp = p.expiresAtMillis, exp <= Int64(Date().timeIntervalSince1970 * 1000) {
@@ -41,22 +45,29 @@ struct Routes {
         }
         guard p.scopes.allows(endpoint: endpoint) else {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "endpoint_not_allowed",
-                               message: "This API key may not call \(request.uri.path). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
+                               message: "This API key may not call \(head.path ?? "this endpoint"). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
         }
-        guard p.scopes.allows(ip: context.remoteAddress?.ipAddress) else {
+        guard p.scopes.allows(ip: remoteIP) else {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
-                               message: "This API key may not be used from \(context.remoteAddress?.ipAddress ?? "this address"); see its ip_allow_list.", origin: .client)
+                               message: "This API key may not be used from \(remoteIP ?? "this address"); see its ip_allow_list.", origin: .client)
         }
         return p
     }
 
     /// Reads and parses a JSON body, with errors that say what to fix.
     func jsonBody(_ request: Request) async throws -> JSONValue {
-        let type = request.headers[.contentType]?.lowercased() ?? ""
+        try checkJSONContentType(request.headers)
+        return try parseJSON(try await request.body.collect(upTo: gateway.config.maxBodyBytes))
+    }
+
+    func checkJSONContentType(_ headers: HTTPFields) throws {
+        let type = headers[.contentType]?.lowercased() ?? ""
         guard type.hasPrefix("application/json") else {
             throw GatewayError.invalid("Content-Type must be application/json (got '\(type.isEmpty ? "none" : type)').", code: "unsupported_media_type", status: 415)
         }
-        let buffer = try await request.body.collect(upTo: gateway.config.maxBodyBytes)
+    }
+
+    func parseJSON(_ buffer: ByteBuffer) throws -> JSONValue {
         do {
             return try JSON.parse(bytes: buffer.readableBytesView)
         } catch {
@@ -64,41 +75,29 @@ struct Routes {
         }
     }
 
+    /// Hummingbird's route for chat completions. `ChatFastPath` serves nearly every such request
+    /// before it reaches the router; this one takes those pipelined behind another endpoint's.
     func chat(_ request: Request, _ context: LucairContext) async throws -> Response {
         let received = ContinuousClock.now
-        let principal = try authenticate(request, context, endpoint: "chat.completions")
-        let body = try await jsonBody(request)
-        let chat: ChatRequest
-        do { chat = try ChatRequest.parse(body) } catch { throw GatewayError(error) }
-        let requestId = APIKeys.randomId("req")
-        do {
-            let bar = try qualityBar(request)
-            if chat.stream {
-                let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: requestId, qualityBar: bar)
-                var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
-                served(opened.servedBy, into: &headers)
-                overhead(since: received, upstream: opened.servedBy.upstreamTime, timer: gateway.metrics.overheadStreamOpen, into: &headers)
-                let service = gateway.chat
-                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                    await service.pump(opened) { bytes in try await writer.write(ByteBuffer(bytes: bytes)) }
-                    try await writer.finish(nil)
-                })
-            }
-            let (out, servedBy, bill) = try await gateway.chat.complete(chat, principal: principal, requestId: requestId, qualityBar: bar)
-            var headers: HTTPFields = [.contentType: "application/json"]
-            served(servedBy, into: &headers)
-            billed(bill, into: &headers)
-            let bytes = ByteBuffer(bytes: out.serialized())
-            overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
-        } catch let e as GatewayError {
-            return e.response(requestId: requestId)
+        let body: ByteBuffer?
+        do { body = try await request.body.collect(upTo: gateway.config.maxBodyBytes) } catch let e as HTTPError where e.status == .contentTooLarge { body = nil }
+        switch await chatAnswer(request.head, remoteIP: context.remoteAddress?.ipAddress, body: body, received: received) {
+        case .whole(let head, let bytes):
+            return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: bytes))
+        case .stream(let head, let opened):
+            let service = gateway.chat
+            return Response(status: head.status, headers: head.headerFields, body: ResponseBody { writer in
+                await service.pump(opened) { bytes in try await writer.write(ByteBuffer(bytes: bytes)) }
+                try await writer.finish(nil)
+            })
         }
     }
 
     /// The per-request quality bar override, if sent.
-    func qualityBar(_ request: Request) throws -> Double? {
-        guard let v = request.headers[.lucairQualityBar] else { return nil }
+    func qualityBar(_ request: Request) throws -> Double? { try qualityBar(request.headers) }
+
+    func qualityBar(_ headers: HTTPFields) throws -> Double? {
+        guard let v = headers[.lucairQualityBar] else { return nil }
         guard let d = Double(v.trimmingCharacters(in: .whitespaces)), (0...1).contains(d) else {
             throw GatewayError.invalid("The x-lucair-quality-bar header must be a number between 0 and 1 (got '\(v)').", param: "x-lucair-quality-bar")
         }
@@ -166,44 +165,50 @@ struct Routes {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: v.serialized())))
     }
 
+    // The answer's own headers are appended, not set: setting searches the fields each time, and
+    // these are new names (no duplicates: `served` leaves tier and reason to `explained` for `auto`).
     func served(_ s: ServedBy, into h: inout HTTPFields) {
-        h[.lucairRequestId] = s.requestId
-        h[.lucairTier] = s.tier.rawValue
-        h[.lucairModel] = s.model
-        h[.lucairDeployment] = s.deployment
-        h[.lucairRouteReason] = s.reason
+        h.append(HTTPField(name: .lucairRequestId, value: s.requestId))
+        h.append(HTTPField(name: .lucairModel, value: s.model))
+        h.append(HTTPField(name: .lucairDeployment, value: s.deployment))
+        if let r = s.route {
+            explained(r, into: &h)
+        } else {
+            h.append(HTTPField(name: .lucairTier, value: s.tier.rawValue))
+            h.append(HTTPField(name: .lucairRouteReason, value: s.reason))
+        }
+        // Set, not appended: a key's and its tenant's limits may name the same header.
         for (k, v) in s.rateLimitHeaders { if let name = HTTPField.Name(k) { h[name] = v } }
-        if let r = s.route { explained(r, into: &h) }
     }
 
     func explained(_ r: RouteExplain, into h: inout HTTPFields) {
-        h[.lucairTier] = r.decision.tier.rawValue
-        h[.lucairRouteReason] = r.decision.reasons.joined(separator: ",")
-        h[.lucairRouteScore] = String(Assessment.round(r.assessment.score))
-        h[.lucairRouteConfidence] = String(Assessment.round(r.decision.confidence))
-        h[.lucairRouteTask] = r.assessment.task.rawValue
-        h[.lucairRouteReasoning] = r.assessment.reasoning.rawValue
-        h[.lucairRouteBar] = String(r.decision.bar)
-        h[.lucairRouteP] = String(Assessment.round(r.assessment.probability(r.decision.tier)))
-        h[.lucairRouterVersion] = r.routerVersion
+        h.append(HTTPField(name: .lucairTier, value: r.decision.tier.rawValue))
+        h.append(HTTPField(name: .lucairRouteReason, value: r.decision.reasons.joined(separator: ",")))
+        h.append(HTTPField(name: .lucairRouteScore, value: String(Assessment.round(r.assessment.score))))
+        h.append(HTTPField(name: .lucairRouteConfidence, value: String(Assessment.round(r.decision.confidence))))
+        h.append(HTTPField(name: .lucairRouteTask, value: r.assessment.task.rawValue))
+        h.append(HTTPField(name: .lucairRouteReasoning, value: r.assessment.reasoning.rawValue))
+        h.append(HTTPField(name: .lucairRouteBar, value: String(r.decision.bar)))
+        h.append(HTTPField(name: .lucairRouteP, value: String(Assessment.round(r.assessment.probability(r.decision.tier)))))
+        h.append(HTTPField(name: .lucairRouterVersion, value: r.routerVersion))
     }
 
     /// Lucair's own time on a request: from the handler's start to the answer being ready (or the
     /// stream's head), less the time spent waiting on upstreams. Header and histogram.
     func overhead(since received: ContinuousClock.Instant, upstream: Duration, timer: Metrics.Timer, into h: inout HTTPFields) {
         let own = max(.zero, ContinuousClock.now - received - upstream)
-        h[.lucairOverheadMicros] = String(own.micros)
+        h.append(HTTPField(name: .lucairOverheadMicros, value: String(own.micros)))
         timer.recordNanoseconds(own.micros * 1000)
     }
 
     func billed(_ b: Bill, into h: inout HTTPFields) {
-        h[.lucairCostUSD] = Money.usdString(b.costNano)
-        h[.lucairCostNano] = String(b.costNano)
-        h[.lucairInputTokens] = String(b.usage.inputTokens)
-        h[.lucairCachedInputTokens] = String(b.usage.cachedInputTokens)
-        h[.lucairCacheWriteTokens] = String(b.usage.cacheWriteTokens)
-        h[.lucairOutputTokens] = String(b.usage.outputTokens)
-        h[.lucairReasoningTokens] = String(b.usage.reasoningTokens)
-        h[.lucairEstimated] = b.usage.estimated ? "true" : "false"
+        h.append(HTTPField(name: .lucairCostUSD, value: Money.usdString(b.costNano)))
+        h.append(HTTPField(name: .lucairCostNano, value: String(b.costNano)))
+        h.append(HTTPField(name: .lucairInputTokens, value: String(b.usage.inputTokens)))
+        h.append(HTTPField(name: .lucairCachedInputTokens, value: String(b.usage.cachedInputTokens)))
+        h.append(HTTPField(name: .lucairCacheWriteTokens, value: String(b.usage.cacheWriteTokens)))
+        h.append(HTTPField(name: .lucairOutputTokens, value: String(b.usage.outputTokens)))
+        h.append(HTTPField(name: .lucairReasoningTokens, value: String(b.usage.reasoningTokens)))
+        h.append(HTTPField(name: .lucairEstimated, value: b.usage.estimated ? "true" : "false"))
     }
 }

@@ -1,0 +1,51 @@
+import HTTPTypes
+import LucairCore
+import LucairWire
+import NIOCore
+
+/// What `/v1/chat/completions` answers: a whole body, or a stream's head and the stream to pump.
+enum ChatAnswer: Sendable {
+    case whole(HTTPResponse, ByteBuffer)
+    case stream(HTTPResponse, ChatService.OpenedStream)
+}
+
+extension Routes {
+    /// The chat completions endpoint with no server framework around it: the request's head, the
+    /// client's address and the whole body (nil: over `max_body_bytes`) in, the answer out. Both
+    /// `ChatFastPath` and Hummingbird's route call it, so the two cannot drift apart.
+    func chatAnswer(_ head: HTTPRequest, remoteIP: String?, body: ByteBuffer?, received: ContinuousClock.Instant) async -> ChatAnswer {
+        var requestId: String?
+        do {
+            let principal = try authenticate(head, remoteIP: remoteIP, endpoint: "chat.completions")
+            try checkJSONContentType(head.headerFields)
+            guard let body else { throw GatewayError.bodyTooLarge }
+            let json = try parseJSON(body)
+            let chat: ChatRequest
+            do { chat = try ChatRequest.parse(json) } catch { throw GatewayError(error) }
+            let id = APIKeys.randomId("req")
+            requestId = id
+            let bar = try qualityBar(head.headerFields)
+            if chat.stream {
+                let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: id, qualityBar: bar)
+                var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+                served(opened.servedBy, into: &headers)
+                overhead(since: received, upstream: opened.servedBy.upstreamTime, timer: gateway.metrics.overheadStreamOpen, into: &headers)
+                return .stream(HTTPResponse(status: .ok, headerFields: headers), opened)
+            }
+            let (out, servedBy, bill) = try await gateway.chat.complete(chat, principal: principal, requestId: id, qualityBar: bar)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            served(servedBy, into: &headers)
+            billed(bill, into: &headers)
+            let bytes = ByteBuffer(bytes: out.serialized())
+            overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
+            return .whole(HTTPResponse(status: .ok, headerFields: headers), bytes)
+        } catch let e as GatewayError {
+            let (h, b) = e.answer(requestId: requestId)
+            return .whole(h, b)
+        } catch {
+            gateway.logger.error("unexpected error", metadata: ["error": "\(error)", "request_id": "\(requestId ?? "")"])
+            let (h, b) = GatewayError.internalError.answer(requestId: requestId)
+            return .whole(h, b)
+        }
+    }
+}

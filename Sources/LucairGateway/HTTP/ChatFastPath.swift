@@ -1,0 +1,174 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Serves `POST /v1/chat/completions` straight off the connection's pipeline, in front of
+/// Hummingbird's router: the body is gathered on the event loop, one task runs `Routes.chatAnswer`,
+/// and the answer is written back on the loop. Profiles showed Hummingbird's per-request machinery
+/// (the async channel's inbound stream and writer, the router, request and response wrappers) as a
+/// large share of Lucair's CPU per request; this path skips it for the one endpoint that carries
+/// the load. Every other request passes through untouched.
+///
+/// HTTP/1.1 allows pipelining, so answers must leave in request order: a chat request that arrives
+/// while Hummingbird still owes an answer goes to Hummingbird too (its route serves it the same
+/// way), and whatever arrives while this path is answering waits here until it is done.
+final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    enum State {
+        case idle
+        /// Passing a request's parts on to Hummingbird.
+        case passing
+        /// Gathering a chat request's body; nil once it is over the limit (the rest is dropped).
+        case reading(HTTPRequest, ByteBuffer?, ContinuousClock.Instant)
+        case answering
+    }
+
+    let routes: Routes
+    let maxBody: Int
+    var state = State.idle
+    /// Requests passed to Hummingbird whose answer has not ended yet.
+    var owedByHummingbird = 0
+    /// What arrived while answering, replayed once the answer is out: later requests, and events
+    /// such as a graceful shutdown's or the client's half-close, on which Hummingbird would close
+    /// the connection under the answer.
+    enum Held { case part(HTTPRequestPart), event(Any) }
+    var held: [Held] = []
+    var date = HTTPDate()
+
+    init(routes: Routes) {
+        self.routes = routes
+        self.maxBody = routes.gateway.config.maxBodyBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .answering = state { held.append(.part(part)) } else { read(part, context) }
+    }
+
+    private func read(_ part: HTTPRequestPart, _ context: ChannelHandlerContext) {
+        switch (state, part) {
+        case (.idle, .head(let head)):
+            if owedByHummingbird == 0, head.method == .post, head.path == "/v1/chat/completions" {
+                state = .reading(head, context.channel.allocator.buffer(capacity: 0), .now)
+            } else {
+                owedByHummingbird += 1
+                state = .passing
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case (.reading(let head, var body?, let received), .body(var chunk)):
+            state = .idle  // drops the state's reference, so the body grows without a copy
+            if body.readableBytes + chunk.readableBytes <= maxBody {
+                body.writeBuffer(&chunk)
+                state = .reading(head, body, received)
+            } else {
+                state = .reading(head, nil, received)
+            }
+        case (.reading, .body):
+            break  // over the limit: the rest is dropped, the answer is a 413
+        case (.reading(let head, let body, let received), .end):
+            state = .answering
+            answer(head, body, received, context)
+        case (.passing, .end):
+            state = .idle
+            context.fireChannelRead(wrapInboundOut(part))
+        default:
+            context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    private func answer(_ head: HTTPRequest, _ body: ByteBuffer?, _ received: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let routes = self.routes
+        let ip = context.channel.remoteAddress?.ipAddress
+        let close = head.headerFields[.connection]?.lowercased() == "close"
+        Task {
+            switch await routes.chatAnswer(head, remoteIP: ip, body: body, received: received) {
+            case .whole(let response, let bytes):
+                loop.execute {
+                    let (me, context) = bound.value
+                    me.writeHead(response, contentLength: bytes.readableBytes, context)
+                    context.write(me.wrapOutboundOut(.body(bytes)), promise: nil)
+                    me.end(close: close, context)
+                }
+            case .stream(let response, let opened):
+                loop.execute {
+                    let (me, context) = bound.value
+                    me.writeHead(response, contentLength: nil, context)
+                    context.flush()
+                }
+                await routes.gateway.chat.pump(opened) { bytes in
+                    try await loop.flatSubmit {
+                        let (me, context) = bound.value
+                        return context.writeAndFlush(me.wrapOutboundOut(.body(ByteBuffer(bytes: bytes))))
+                    }.get()
+                }
+                loop.execute {
+                    let (me, context) = bound.value
+                    me.end(close: close, context)
+                }
+            }
+        }
+    }
+
+    private func writeHead(_ response: HTTPResponse, contentLength: Int?, _ context: ChannelHandlerContext) {
+        var response = response
+        response.headerFields.append(HTTPField(name: .date, value: date.now()))  // names the answer does not carry yet
+        response.headerFields.append(HTTPField(name: .server, value: "lucair"))
+        if let contentLength { response.headerFields.append(HTTPField(name: .contentLength, value: String(contentLength))) }
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    /// Ends the answer, then carries on with what waited behind it.
+    private func end(close: Bool, _ context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        state = .idle
+        if close {
+            context.close(promise: nil)
+            return
+        }
+        guard !held.isEmpty else { return }
+        while !held.isEmpty {
+            if case .answering = state { break }
+            switch held.removeFirst() {
+            case .part(let part): read(part, context)
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            }
+        }
+        context.fireChannelReadComplete()  // Hummingbird's async channel hands reads on at read-complete
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { owedByHummingbird -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .answering = state { held.append(.event(event)) } else { context.fireUserInboundEventTriggered(event) }
+    }
+}
+
+/// The `Date` header's value (RFC 9110's IMF-fixdate), formatted once a second. Written here
+/// because Hummingbird's own date cache is internal to it.
+struct HTTPDate {
+    private var second = 0
+    private var text = ""
+
+    mutating func now() -> String {
+        var t = time(nil)
+        if t != second {
+            second = t
+            var tm = tm()
+            gmtime_r(&t, &tm)
+            let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"], months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+            text = "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
+        }
+        return text
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import LucairWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+/// `ChatFastPath` serves chat completions ahead of Hummingbird on the same connections: these
+/// tests speak raw HTTP/1.1 to it, as a pipelining client would, and check what only the wire shows.
+@Suite struct ChatFastPathTests {
+    struct Answer {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+    }
+
+    /// Writes `raw` on one connection and reads `count` answers, in the order they arrived; then
+    /// whether the server closed the connection within `closeWithin`.
+    static func exchange(_ url: String, _ raw: String, count: Int, closeWithin: Duration = .milliseconds(300)) async throws -> ([Answer], closed: Bool) {
+        let port = Int(url.split(separator: ":").last!)!
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { ch in
+            ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: raw))
+            var bytes: [UInt8] = []
+            var answers: [Answer] = []
+            var it = inbound.makeAsyncIterator()
+            while answers.count < count, let chunk = try await it.next() {
+                bytes += chunk.readableBytesView
+                while let (a, used) = parse(bytes) {
+                    answers.append(a)
+                    bytes.removeFirst(used)
+                }
+            }
+            // Closed by the server, or by us once `closeWithin` has passed.
+            let timedOut = NIOLockedValueBox(false)
+            let ch = channel.channel
+            let timer = ch.eventLoop.scheduleTask(in: .nanoseconds(Int64(closeWithin.components.seconds * 1_000_000_000 + closeWithin.components.attoseconds / 1_000_000_000))) {
+                timedOut.withLockedValue { $0 = true }
+                ch.close(promise: nil)
+            }
+            while (try? await it.next()) != nil {}
+            timer.cancel()
+            return (answers, !timedOut.withLockedValue { $0 })
+        }
+    }
+
+    /// One answer with a Content-Length off the front of `bytes`, and how many bytes it took.
+    static func parse(_ bytes: [UInt8]) -> (Answer, Int)? {
+        let crlf2: [UInt8] = [13, 10, 13, 10]
+        guard let end = bytes.indices.dropLast(3).first(where: { Array(bytes[$0..<$0 + 4]) == crlf2 }) else { return nil }
+        let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        var headers: [String: String] = [:]
+        for l in lines.dropFirst() {
+            let kv = l.split(separator: ":", maxSplits: 1)
+            headers[kv[0].lowercased()] = kv[1].trimmingCharacters(in: .whitespaces)
+        }
+        let length = Int(headers["content-length"] ?? "0")!
+        guard bytes.count >= end + 4 + length else { return nil }
+        let status = Int(lines[0].split(separator: " ")[1])!
+        return (Answer(status: status, headers: headers, body: String(decoding: bytes[(end + 4)..<(end + 4 + length)], as: UTF8.self)), end + 4 + length)
+    }
+
+    static func chat(_ content: String, close: Bool = false) -> String {
+        let body = TestStack.chatBody(model: "lucair/baseline", content: content)
+        return "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \(TestStack.adminKey)\r\ncontent-type: application/json\r\n"
+            + (close ? "connection: close\r\n" : "") + "content-length: \(body.utf8.count)\r\n\r\n" + body
+    }
+
+    static func get(_ path: String) -> String {
+        "GET \(path) HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \(TestStack.adminKey)\r\n\r\n"
+    }
+
+    /// Pipelined requests for both paths, a slow chat among them and one over the body limit: every
+    /// answer comes back complete, in request order, on the one connection.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await TestStack.with { s in
+            let raw = Self.get("/health") + Self.chat("first [fake latency_ms=200]") + Self.get("/v1/models") + Self.chat("second")
+                + Self.chat(String(repeating: "a", count: 70_000)) + Self.chat("third")
+            let (answers, closed) = try await Self.exchange(s.url, raw, count: 6)
+            #expect(answers.map(\.status) == [200, 200, 200, 200, 413, 200])
+            #expect(!closed)
+            guard answers.count == 6 else { return }
+            #expect((try JSON.parse(answers[0].body))["status"] == "ok")
+            #expect((try JSON.parse(answers[2].body))["object"] == "list")
+            for i in [1, 3, 5] {
+                let a = answers[i]
+                #expect((try JSON.parse(a.body))["object"] == "chat.completion")
+                #expect(a.headers["x-lucair-request-id"]?.hasPrefix("req_") == true && a.headers["server"] == "lucair")
+                #expect(a.headers["date"]?.hasSuffix(" GMT") == true && a.headers["x-lucair-cost-nano-usd"] != nil)
+            }
+            #expect((try JSON.parse(answers[4].body))["error"]?["code"] == "request_too_large")
+            #expect(s.stats.requests == 3)  // the oversized one never reached the upstream
+        }
+    }
+
+    /// `Connection: close` is honoured: the answer is whole, then the server closes.
+    @Test func connectionCloseEndsTheConnectionAfterTheAnswer() async throws {
+        try await TestStack.with { s in
+            let (answers, closed) = try await Self.exchange(s.url, Self.chat("bye", close: true), count: 1, closeWithin: .seconds(5))
+            #expect(answers.map(\.status) == [200])
+            #expect(closed)
+        }
+    }
+
+    /// A request the fast path holds back (it arrived while a chat was being answered) still
+    /// reaches Hummingbird's other routes, and errors there keep OpenAI's shape.
+    @Test func heldRequestsReachTheOtherRoutes() async throws {
+        try await TestStack.with { s in
+            let raw = Self.chat("slow [fake latency_ms=150]") + Self.get("/v1/nope") + Self.get("/health")
+            let (answers, _) = try await Self.exchange(s.url, raw, count: 3)
+            #expect(answers.map(\.status) == [200, 404, 200])
+            if answers.count == 3 { #expect((try JSON.parse(answers[1].body))["error"]?["code"] == "unknown_url") }
+        }
+    }
+}
