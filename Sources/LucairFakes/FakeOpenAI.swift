@@ -88,7 +88,8 @@ struct FakeOpenAI {
             frames.append(SSE.data(["id": .string(id), "object": "chat.completion.chunk", "created": .int(created), "model": .string(model), "choices": [], "usage": usage]))
         }
         frames.append(SSE.done)
-        return FakeStream.response(frames: frames, script: script, stats: stats) {
+        // Like vLLM and llama.cpp, the usage chunk and [DONE] follow the finish chunk at once.
+        return FakeStream.response(frames: frames, undelayedTail: includeUsage ? 2 : 1, script: script, stats: stats) {
             SSE.data(["error": ["message": "scripted mid-stream failure", "type": "server_error", "code": nil, "param": nil]])
         }
     }
@@ -112,13 +113,18 @@ struct FakeOpenAI {
 enum FakeStream {
     struct Disconnect: Error {}
 
-    static func response(frames: [[UInt8]], script: FakeScript, stats: FakeStats, errorFrame: @escaping @Sendable () -> [UInt8]) -> Response {
+    /// `undelayedTail`: the last frames that follow the one before them without the chunk delay.
+    static func response(frames: [[UInt8]], undelayedTail: Int = 0, script: FakeScript, stats: FakeStats,
+                         errorFrame: @escaping @Sendable () -> [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
             for (i, f) in frames.enumerated() {
                 do {
                     // The delay comes before a break too, so a break never arrives together with
                     // the last chunk (a client may drop data that shares a read with a reset).
-                    if i > 0, script.chunkDelayMs > 0 { try await Task.sleep(for: .milliseconds(script.chunkDelayMs)) }
+                    let breaks = i >= (script.disconnectAfter ?? .max) || i >= (script.errorAfter ?? .max)
+                    if i > 0, script.chunkDelayMs > 0, i < frames.count - undelayedTail || breaks {
+                        try await Task.sleep(for: .milliseconds(script.chunkDelayMs))
+                    }
                     if let d = script.disconnectAfter, i >= d { break }
                     if let e = script.errorAfter, i >= e {
                         try await writer.write(ByteBuffer(bytes: errorFrame()))
