@@ -21,7 +21,7 @@ venv="${PEERS_VENV:-$HOME/.cache/lucair-bench-peers}"
 if [ ! -x "$venv/bin/litellm" ] || [ ! -d "$venv/lib/python3"*/site-packages/tensorzero ]; then
   python3 -m venv "$venv"
   # LiteLLM 1.82.7 and 1.82.8 were compromised releases: pinned well past them.
-  "$venv/bin/pip" install -q 'litellm[proxy]==1.108.7' 'tensorzero==2026.6.0' openai
+  "$venv/bin/pip" install -q 'litellm[proxy]==1.108.7' 'tensorzero==2026.6.0' openai matplotlib
 fi
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 command -v nginx >/dev/null || echo "nginx is missing (apt-get install -y nginx-light): no bare-proxy reference" >&2
@@ -141,4 +141,4 @@ for g in $gateways; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"p
 sleep 2
 for g in $gateways; do note "{\"label\":\"rss\",\"gateway\":\"$g\",\"phase\":\"after\",\"mb\":$(tree_rss "${pid[$g]}")}"; done
 kill "$tzpid" "$llpid" ${ngpid:+"$ngpid"} 2>/dev/null || true
-python3 bench/peers_report.py "$results"
+"$venv/bin/python" bench/peers_report.py "$results"
