@@ -33,11 +33,14 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var state = State.idle
     /// Requests passed to Hummingbird whose answer has not ended yet.
     var owedByHummingbird = 0
-    /// What arrived while answering, replayed once the answer is out: later requests, and events
-    /// such as a graceful shutdown's or the client's half-close, on which Hummingbird would close
-    /// the connection under the answer.
-    enum Held { case part(HTTPRequestPart), event(Any) }
-    var held: [Held] = []
+    /// What arrived while a chat request was read or answered, replayed once the answer is out:
+    /// later requests, events (a graceful shutdown, the client's half-close) and, while answering,
+    /// errors, on which Hummingbird, which knows nothing of the chat request, would close the
+    /// connection under it. Reads pause while answering, so this stays small.
+    enum Held { case part(HTTPRequestPart), event(Any), error(any Error) }
+    var held = CircularBuffer<Held>()
+    var readPending = false
+    var inactive = false
     var date = HTTPDate()
 
     init(routes: Routes) {
@@ -45,13 +48,22 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         self.maxBody = routes.gateway.config.maxBodyBytes
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if case .answering = state { held.append(.part(part)) } else { read(part, context) }
+    /// Reading or answering a chat request of its own.
+    var busy: Bool {
+        switch state {
+        case .reading, .answering: true
+        case .idle, .passing: false
+        }
     }
 
-    private func read(_ part: HTTPRequestPart, _ context: ChannelHandlerContext) {
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(unwrapInboundIn(data), context)
+    }
+
+    private func handle(_ part: HTTPRequestPart, _ context: ChannelHandlerContext) {
         switch (state, part) {
+        case (.answering, _):
+            held.append(.part(part))
         case (.idle, .head(let head)):
             if owedByHummingbird == 0, head.method == .post, head.path == "/v1/chat/completions" {
                 state = .reading(head, context.channel.allocator.buffer(capacity: 0), .now)
@@ -86,7 +98,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let routes = self.routes
         let ip = context.channel.remoteAddress?.ipAddress
-        let close = head.headerFields[.connection]?.lowercased() == "close"
+        let close = head.headerFields[.connection].map { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" } } ?? false
         Task {
             switch await routes.chatAnswer(head, remoteIP: ip, body: body, received: received) {
             case .whole(let response, let bytes):
@@ -126,30 +138,59 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Ends the answer, then carries on with what waited behind it.
     private func end(close: Bool, _ context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         state = .idle
-        if close {
-            context.close(promise: nil)
+        guard !close else {
+            // Closed once the answer has left, not while its bytes still wait to be sent.
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
             return
         }
-        guard !held.isEmpty else { return }
-        while !held.isEmpty {
-            if case .answering = state { break }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        guard !inactive else { return }  // nobody to answer: held requests are not served
+        var replayed = false
+        while !held.isEmpty, !busy {
+            replayed = true
             switch held.removeFirst() {
-            case .part(let part): read(part, context)
+            case .part(let part): handle(part, context)
             case .event(let event): context.fireUserInboundEventTriggered(event)
+            case .error(let error): context.fireErrorCaught(error)
             }
         }
-        context.fireChannelReadComplete()  // Hummingbird's async channel hands reads on at read-complete
+        if replayed { context.fireChannelReadComplete() }  // Hummingbird's async channel hands reads on at read-complete
+        if readPending, !busy {
+            readPending = false
+            context.read()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { owedByHummingbird -= 1 }
+        if case .end = unwrapOutboundIn(data) { owedByHummingbird = max(0, owedByHummingbird - 1) }
         context.write(data, promise: promise)
     }
 
+    /// No more reads while answering: a client pipelining during a long stream waits in its
+    /// socket, not in `held`.
+    func read(context: ChannelHandlerContext) {
+        if case .answering = state { readPending = true } else { context.read() }
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .answering = state { held.append(.event(event)) } else { context.fireUserInboundEventTriggered(event) }
+        if busy { held.append(.event(event)) } else { context.fireUserInboundEventTriggered(event) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .answering: held.append(.error(error))
+        case .reading:
+            state = .idle  // a request that cannot be read further is Hummingbird's to refuse
+            context.fireErrorCaught(error)
+        case .idle, .passing: context.fireErrorCaught(error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        inactive = true
+        held.removeAll()
+        context.fireChannelInactive()
     }
 }
 
