@@ -23,14 +23,16 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case idle
         /// Passing a request's parts on to Hummingbird.
         case passing
-        /// Gathering a chat request's body; nil once it is over the limit (the rest is dropped).
-        case reading(HTTPRequest, ByteBuffer?, ContinuousClock.Instant)
+        /// Gathering a chat request's body into `body`.
+        case reading(HTTPRequest, ContinuousClock.Instant)
         case answering
     }
 
     let routes: Routes
     let maxBody: Int
     var state = State.idle
+    /// The body being gathered; nil once it is over the limit (the rest is dropped, the answer is a 413).
+    var body: ByteBuffer?
     /// Requests passed to Hummingbird whose answer has not ended yet.
     var owedByHummingbird = 0
     /// What arrived while a chat request was read or answered, replayed once the answer is out:
@@ -66,25 +68,24 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             held.append(.part(part))
         case (.idle, .head(let head)):
             if owedByHummingbird == 0, head.method == .post, head.path == "/v1/chat/completions" {
-                state = .reading(head, context.channel.allocator.buffer(capacity: 0), .now)
+                state = .reading(head, .now)
+                body = context.channel.allocator.buffer(capacity: 0)
             } else {
                 owedByHummingbird += 1
                 state = .passing
                 context.fireChannelRead(wrapInboundOut(part))
             }
-        case (.reading(let head, var body?, let received), .body(var chunk)):
-            state = .idle  // drops the state's reference, so the body grows without a copy
-            if body.readableBytes + chunk.readableBytes <= maxBody {
-                body.writeBuffer(&chunk)
-                state = .reading(head, body, received)
+        case (.reading, .body(var chunk)):
+            if let size = body?.readableBytes, size + chunk.readableBytes <= maxBody {
+                body!.writeBuffer(&chunk)
             } else {
-                state = .reading(head, nil, received)
+                body = nil
             }
-        case (.reading, .body):
-            break  // over the limit: the rest is dropped, the answer is a 413
-        case (.reading(let head, let body, let received), .end):
+        case (.reading(let head, let received), .end):
             state = .answering
-            answer(head, body, received, context)
+            let gathered = body
+            body = nil
+            answer(head, gathered, received, context)
         case (.passing, .end):
             state = .idle
             context.fireChannelRead(wrapInboundOut(part))
@@ -182,6 +183,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case .answering: held.append(.error(error))
         case .reading:
             state = .idle  // a request that cannot be read further is Hummingbird's to refuse
+            body = nil
             context.fireErrorCaught(error)
         case .idle, .passing: context.fireErrorCaught(error)
         }
