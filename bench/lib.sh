@@ -1,6 +1,11 @@
 # Shared by the bench scripts (source it): a release build, a scratch folder removed on exit, the fake
 # upstream and Lucair on loopback ports.
 
+# bench/peers.sh installs the peers, and matplotlib for the charts, into this virtualenv.
+peers_venv="${PEERS_VENV:-$HOME/.cache/lucair-bench-peers}"
+# A Python with matplotlib when the peers' virtualenv exists; else python3 (figures, no charts).
+chart_python() { if [ -x "$peers_venv/bin/python" ]; then echo "$peers_venv/bin/python"; else echo python3; fi; }
+
 bench_setup() {
   if [ -n "${BENCH_BIN:-}" ]; then bin=$BENCH_BIN  # prebuilt binaries (a long soak while the tree is rebuilt)
   else

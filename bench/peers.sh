@@ -17,7 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
-venv="${PEERS_VENV:-$HOME/.cache/lucair-bench-peers}"
+. bench/lib.sh
+venv=$peers_venv
 if [ ! -x "$venv/bin/litellm" ] || [ ! -d "$venv/lib/python3"*/site-packages/tensorzero ]; then
   python3 -m venv "$venv"
   # LiteLLM 1.82.7 and 1.82.8 were compromised releases: pinned well past them.
@@ -25,7 +26,6 @@ if [ ! -x "$venv/bin/litellm" ] || [ ! -d "$venv/lib/python3"*/site-packages/ten
 fi
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 command -v nginx >/dev/null || echo "nginx is missing (apt-get install -y nginx-light): no bare-proxy reference" >&2
-. bench/lib.sh
 bench_setup
 start_fake --chunks 16
 direct="http://127.0.0.1:$fport/v1/chat/completions"

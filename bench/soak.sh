@@ -33,7 +33,4 @@ while kill -0 "$plain" 2>/dev/null; do
 done
 wait "$plain" "$streams"
 cat "$work/plain.json" "$work/stream.json" | tee bench/results/soak-load.jsonl
-# The chart needs matplotlib: the peers' virtualenv has it (bench/peers.sh); without it, the figures only.
-py="${PEERS_VENV:-$HOME/.cache/lucair-bench-peers}/bin/python"
-[ -x "$py" ] || py=python3
-"$py" bench/soak_chart.py "$csv" bench/results/soak-load.jsonl
+"$(chart_python)" bench/soak_chart.py "$csv" bench/results/soak-load.jsonl

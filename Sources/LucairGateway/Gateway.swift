@@ -228,6 +228,9 @@ struct GatewayLifecycle: Service {
 }
 
 public enum LucairApp {
+    /// The `Server` header on every answer (Hummingbird's and `ChatFastPath`'s).
+    static let serverName = "lucair"
+
     /// The application for a gateway. Tests pass port 0 and read the bound port from `onRunning`.
     public static func build(gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: LucairContext.self)
@@ -241,7 +244,7 @@ public enum LucairApp {
             server: .http1(configuration: .init(additionalChannelHandlers: [ChatFastPath(routes: routes)])),
             // A deep accept queue: a burst of new connections (a client opening hundreds at once) must
             // not overflow it into SYN retries that arrive seconds later.
-            configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: "lucair", backlog: 4096),
+            configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: serverName, backlog: 4096),
             // Shutdown runs in reverse: the HTTP server stops first, then the usage writer (its last
             // drain), the key refresher, the ledger (its last checkpoint), and only then
             // GatewayLifecycle closes storage.

@@ -49,9 +49,10 @@ public final class KeepAliveClient: Sendable {
     /// the server closes would fail.
     static let idleReuse = TimeAmount.seconds(4)
 
-    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int) {
+    /// `maxBody`: the largest answer taken; by default the same bound as AsyncHTTPClient's path.
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int? = nil) {
         self.group = group
-        self.maxBody = maxBody
+        self.maxBody = maxBody ?? UpstreamHTTP.maxBody
     }
 
     /// `http://host[:port]/path` → where to connect and the request target.
@@ -103,7 +104,7 @@ public final class KeepAliveClient: Sendable {
         let reused: Channel? = idle.withLock { pools in
             guard var list = pools[endpoint] else { return nil }
             defer { pools[endpoint] = list }
-            while let i = list.lastIndex(where: { here == nil || $0.channel.eventLoop === here! }) ?? (list.isEmpty ? nil : list.count - 1) {
+            while let i = list.lastIndex(where: { $0.channel.eventLoop === here }) ?? list.indices.last {
                 let c = list.remove(at: i)
                 if c.channel.isActive, now - c.since < Self.idleReuse { return c.channel }
                 stale.append(c.channel)
@@ -245,11 +246,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        if let p = pending {
-            pending = nil
-            p.promise.fail(KeepAliveClient.Failure.closed)
-        }
+        fail(KeepAliveClient.Failure.closed, context)
         context.fireChannelInactive()
     }
 }

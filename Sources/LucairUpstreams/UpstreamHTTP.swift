@@ -10,12 +10,12 @@ import NIOHTTP1
 /// between stream chunks. The head of a stream must arrive within the first-byte timeout, a whole
 /// non-streaming answer within the total timeout. Whole answers from plain-HTTP upstreams go
 /// through `lean` (`KeepAliveClient`) when it is given, with the same three bounds.
-public struct UpstreamHTTP: Sendable {
+struct UpstreamHTTP: Sendable {
     let client: HTTPClient
     let clients: [String: HTTPClient]
     let lean: KeepAliveClient?
     static let maxErrorBody = 64 * 1024
-    public static let maxBody = 64 * 1024 * 1024
+    static let maxBody = 64 * 1024 * 1024
 
     func post(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment, stream: Bool = false) async throws -> HTTPClientResponse {
         var req = HTTPClientRequest(url: url)

@@ -9,7 +9,7 @@ struct Providers: Sendable {
     let openAI: OpenAICompatibleProvider
     let anthropic: AnthropicProvider
     let clients: [String: HTTPClient]
-    let lean = KeepAliveClient(maxBody: UpstreamHTTP.maxBody)
+    let lean = KeepAliveClient()
 
     init(client: HTTPClient, deployments: [Deployment], configuration: HTTPClient.Configuration) {
         var clients: [String: HTTPClient] = [:]

@@ -39,13 +39,13 @@ extension Routes {
             let bytes = ByteBuffer(bytes: out.serialized())
             overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
             return .whole(HTTPResponse(status: .ok, headerFields: headers), bytes)
-        } catch let e as GatewayError {
-            let (h, b) = e.answer(requestId: requestId)
-            return .whole(h, b)
         } catch {
-            gateway.logger.error("unexpected error", metadata: ["error": "\(error)", "request_id": "\(requestId ?? "")"])
-            let (h, b) = GatewayError.internalError.answer(requestId: requestId)
-            return .whole(h, b)
+            let e = error as? GatewayError ?? {
+                gateway.logger.error("unexpected error", metadata: ["error": "\(error)", "request_id": "\(requestId ?? "")"])
+                return GatewayError.internalError
+            }()
+            let (head, body) = e.answer(requestId: requestId)
+            return .whole(head, body)
         }
     }
 }

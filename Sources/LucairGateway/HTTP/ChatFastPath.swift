@@ -42,7 +42,6 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     enum Held { case part(HTTPRequestPart), event(Any), error(any Error) }
     var held = CircularBuffer<Held>()
     var readPending = false
-    var inactive = false
     var date = HTTPDate()
 
     init(routes: Routes) {
@@ -132,7 +131,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func writeHead(_ response: HTTPResponse, contentLength: Int?, _ context: ChannelHandlerContext) {
         var response = response
         response.headerFields.append(HTTPField(name: .date, value: date.now()))  // names the answer does not carry yet
-        response.headerFields.append(HTTPField(name: .server, value: "lucair"))
+        response.headerFields.append(HTTPField(name: .server, value: LucairApp.serverName))
         if let contentLength { response.headerFields.append(HTTPField(name: .contentLength, value: String(contentLength))) }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
@@ -146,17 +145,19 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        guard !inactive else { return }  // nobody to answer: held requests are not served
-        var replayed = false
+        guard context.channel.isActive else {  // nobody to answer: held requests are not served
+            held.removeAll()
+            return
+        }
+        let replaying = !held.isEmpty
         while !held.isEmpty, !busy {
-            replayed = true
             switch held.removeFirst() {
             case .part(let part): handle(part, context)
             case .event(let event): context.fireUserInboundEventTriggered(event)
             case .error(let error): context.fireErrorCaught(error)
             }
         }
-        if replayed { context.fireChannelReadComplete() }  // Hummingbird's async channel hands reads on at read-complete
+        if replaying { context.fireChannelReadComplete() }  // Hummingbird's async channel hands reads on at read-complete
         if readPending, !busy {
             readPending = false
             context.read()
@@ -187,12 +188,6 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
         case .idle, .passing: context.fireErrorCaught(error)
         }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        inactive = true
-        held.removeAll()
-        context.fireChannelInactive()
     }
 }
 

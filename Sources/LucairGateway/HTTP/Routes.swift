@@ -94,8 +94,6 @@ struct Routes {
     }
 
     /// The per-request quality bar override, if sent.
-    func qualityBar(_ request: Request) throws -> Double? { try qualityBar(request.headers) }
-
     func qualityBar(_ headers: HTTPFields) throws -> Double? {
         guard let v = headers[.lucairQualityBar] else { return nil }
         guard let d = Double(v.trimmingCharacters(in: .whitespaces)), (0...1).contains(d) else {
@@ -114,7 +112,7 @@ struct Routes {
         guard chat.model == "auto" else {
             throw GatewayError.invalid("POST /v1/route explains model 'auto' only (got '\(chat.model)'); omit model or send \"auto\".", param: "model")
         }
-        let (r, explain) = try gateway.chat.route(chat, principal: principal, qualityBar: try qualityBar(request))
+        let (r, explain) = try gateway.chat.route(chat, principal: principal, qualityBar: try qualityBar(request.headers))
         var out = explain.json
         out["object"] = "lucair.route"
         out["model"] = .string(r.model)
