@@ -108,6 +108,27 @@ import Testing
         }
     }
 
+    /// A client that leaves before its whole answer cancels the upstream call: the deployment's slot
+    /// is free long before the upstream would have answered, the breaker does not count it against
+    /// the deployment, and the request is metered as abandoned (499).
+    @Test func aClientThatLeavesCancelsTheUpstreamCall() async throws {
+        try await TestStack.with { s in
+            func outstanding() -> Int? { s.gateway.health.snapshot().first { $0.name == "fake-local" }?.outstanding }
+            let port = Int(s.url.split(separator: ":").last!)!
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            try await channel.writeAndFlush(ByteBuffer(string: Self.chat("x [fake latency_ms=4000]"))).get()
+            for _ in 0..<100 where outstanding() != 1 { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(outstanding() == 1)
+            try await channel.close()
+            let left = ContinuousClock.now
+            for _ in 0..<100 where outstanding() != 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(outstanding() == 0 && ContinuousClock.now - left < .seconds(2))
+            #expect(s.gateway.health.snapshot().first { $0.name == "fake-local" }?.state == "closed")
+            let metrics = try await s.get("/metrics", key: nil).body
+            #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("lucair_requests_total{") && $0.contains("status=\"499\"") })
+        }
+    }
+
     /// A request the fast path holds back (it arrived while a chat was being answered) still
     /// reaches Hummingbird's other routes, and errors there keep OpenAI's shape.
     @Test func heldRequestsReachTheOtherRoutes() async throws {

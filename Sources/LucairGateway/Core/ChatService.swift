@@ -215,6 +215,9 @@ public final class ChatService: Sendable {
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e
+        } catch {
+            abandoned(c)
+            throw error
         }
         let ((body, reported), d, lease) = outcome
         meter.health.release(lease, .success(latency: .now - lease.started))
@@ -255,6 +258,9 @@ public final class ChatService: Sendable {
         } catch let e as GatewayError {
             finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
             throw e
+        } catch {
+            abandoned(c)
+            throw error
         }
     }
 
@@ -289,6 +295,8 @@ public final class ChatService: Sendable {
                     out.removeAll(keepingCapacity: true)
                 }
             }
+        } catch where Task.isCancelled {
+            clientGone = true  // the client left while the next chunk was awaited (ChatFastPath cancels)
         } catch {
             let e = (error as? GatewayError) ?? GatewayError(status: 502, type: "upstream_error", code: "upstream_stream_broken", message: "The upstream stream failed.")
             status = e.status
@@ -298,7 +306,8 @@ public final class ChatService: Sendable {
             e.openAIBody.writeSSE(into: &out)
             try? await write(out)
         }
-        if clientGone {
+        if clientGone || Task.isCancelled {
+            clientGone = true
             status = 499
             errorType = "client_closed_request"
         }
@@ -324,6 +333,14 @@ public final class ChatService: Sendable {
     }
 
     // MARK: metering
+
+    /// The client left before the answer (its task was cancelled; the upstream call with it). As
+    /// for a stream the client leaves: once an upstream was asked, its prompt is billed, estimated.
+    func abandoned(_ c: Context) {
+        let input = c.upstreamTime > .zero ? TokenEstimator.promptTokens(c.request) : 0
+        finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(input: input, output: 0, estimated: true),
+               status: 499, errorType: "client_closed_request", ttft: nil)
+    }
 
     @discardableResult
     func finish(_ c: Context, deployment: Deployment?, usage u: TokenUsage, status: Int, errorType: String?, ttft: Duration?) -> Bill {

@@ -39,6 +39,8 @@ extension Routes {
             let bytes = ByteBuffer(bytes: out.serialized())
             overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
             return .whole(HTTPResponse(status: .ok, headerFields: headers), bytes)
+        } catch where Task.isCancelled {
+            return .whole(HTTPResponse(status: .init(code: 499)), ByteBuffer())  // the client left: nobody reads this
         } catch {
             let e = error as? GatewayError ?? {
                 gateway.logger.error("unexpected error", metadata: ["error": "\(error)", "request_id": "\(requestId ?? "")"])

@@ -43,6 +43,9 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var held = CircularBuffer<Held>()
     var readPending = false
     var date = HTTPDate()
+    /// The task answering the current chat request: cancelled when the client leaves, which
+    /// cancels the upstream call (a long generation nobody will read stops costing GPU time).
+    var answering: Task<Void, Never>?
 
     init(routes: Routes) {
         self.routes = routes
@@ -99,7 +102,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let routes = self.routes
         let ip = context.channel.remoteAddress?.ipAddress
         let close = head.headerFields[.connection].map { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" } } ?? false
-        Task {
+        answering = Task {
             switch await routes.chatAnswer(head, remoteIP: ip, body: body, received: received) {
             case .whole(let response, let bytes):
                 loop.execute {
@@ -139,6 +142,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Ends the answer, then carries on with what waited behind it.
     private func end(close: Bool, _ context: ChannelHandlerContext) {
         state = .idle
+        answering = nil
         guard !close else {
             // Closed once the answer has left, not while its bytes still wait to be sent.
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
@@ -175,7 +179,15 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if case .answering = state { readPending = true } else { context.read() }
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        answering?.cancel()
+        context.fireChannelInactive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A client whose input ends while it waits has left, as nginx and Go's server read it (the
+        // channel allows half-closure, so a close arrives as this event first).
+        if let e = event as? ChannelEvent, e == .inputClosed { answering?.cancel() }
         if busy { held.append(.event(event)) } else { context.fireUserInboundEventTriggered(event) }
     }
 
