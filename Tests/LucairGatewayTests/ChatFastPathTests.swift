@@ -129,6 +129,39 @@ import Testing
         }
     }
 
+    /// `Expect: 100-continue` (curl sends it before a large body) is answered at once, on the chat
+    /// endpoint and on Hummingbird's, so the client sends its body without waiting out its own timeout.
+    @Test(arguments: ["/v1/chat/completions", "/v1/route"])
+    func expectContinueIsAnsweredBeforeTheBody(path: String) async throws {
+        try await TestStack.with { s in
+            let port = Int(s.url.split(separator: ":").last!)!
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { ch in
+                ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
+            }
+            let deadline = channel.channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.channel.close(promise: nil) }
+            defer { deadline.cancel() }
+            try await channel.executeThenClose { inbound, outbound in
+                let body = TestStack.chatBody(model: "auto", content: "hi")
+                try await outbound.write(ByteBuffer(string: "POST \(path) HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \(TestStack.adminKey)\r\n"
+                    + "content-type: application/json\r\nexpect: 100-continue\r\ncontent-length: \(body.utf8.count)\r\n\r\n"))
+                var bytes: [UInt8] = []
+                var it = inbound.makeAsyncIterator()
+                while !String(decoding: bytes, as: UTF8.self).contains("\r\n\r\n"), let chunk = try? await it.next() { bytes += chunk.readableBytesView }
+                let interim = String(decoding: bytes, as: UTF8.self)
+                #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")
+                guard let end = interim.range(of: "\r\n\r\n") else { return }
+                bytes = Array(interim[end.upperBound...].utf8)
+                try await outbound.write(ByteBuffer(string: body))
+                var answer: Answer?
+                while answer == nil, let chunk = try? await it.next() {
+                    bytes += chunk.readableBytesView
+                    answer = Self.parse(bytes)?.0
+                }
+                #expect(answer?.status == 200, "\(answer?.body ?? "")")
+            }
+        }
+    }
+
     /// A request the fast path holds back (it arrived while a chat was being answered) still
     /// reaches Hummingbird's other routes, and errors there keep OpenAI's shape.
     @Test func heldRequestsReachTheOtherRoutes() async throws {

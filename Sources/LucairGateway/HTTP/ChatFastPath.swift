@@ -69,6 +69,12 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case (.answering, _):
             held.append(.part(part))
         case (.idle, .head(let head)):
+            // curl asks before sending a large body (an image in base64 passes 1 MB) and waits a
+            // second for this before sending it anyway; Hummingbird does not answer it, so this
+            // does, for every endpoint, when no earlier answer is still owed.
+            if owedByHummingbird == 0, head.headerFields[.expect]?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
             if owedByHummingbird == 0, head.method == .post, head.path == "/v1/chat/completions" {
                 state = .reading(head, .now)
                 body = context.channel.allocator.buffer(capacity: 0)
