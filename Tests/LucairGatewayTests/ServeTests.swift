@@ -40,15 +40,16 @@ import Testing
 
     @Test func aDeadDeploymentIsSkippedOnceItsBreakerOpensAndProbedAfterTheCoolDown() async throws {
         try await TestStack.with(tweak: Self.twoLocals) { s in
+            // Two connection failures open it (seen after some request, however slow the machine).
+            var sawOpen = false
             for _ in 0..<12 {
                 let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi"))
                 #expect(r.status == 200 && r.headers["x-lucair-deployment"] == "fake-local")
+                sawOpen = sawOpen || breaker(s, "dead-local") == "open"
             }
-            // Two connection failures open it; after that it is not tried again while open.
-            #expect(breaker(s, "dead-local") == "open")
-            let attempts = s.gateway.health.snapshot().first { $0.name == "dead-local" }
-            #expect(attempts?.outstanding == 0)
-            // The cool-down (2 s, long enough for a loaded machine to serve the twelve) ends: due for a probe.
+            #expect(sawOpen)
+            #expect(s.gateway.health.snapshot().first { $0.name == "dead-local" }?.outstanding == 0)
+            // The cool-down (2 s) ends: due for a probe.
             var state = breaker(s, "dead-local")
             for _ in 0..<120 where state == "open" {
                 try await Task.sleep(for: .milliseconds(50))
@@ -56,10 +57,12 @@ import Testing
             }
             #expect(state == "half_open")
             // Probes go to it one at a time; it fails again and opens again. Clients never notice.
+            var reopened = false
             for _ in 0..<6 {
                 #expect(try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "hi")).status == 200)
+                reopened = reopened || breaker(s, "dead-local") == "open"
             }
-            #expect(breaker(s, "dead-local") == "open")
+            #expect(reopened)
             #expect(breaker(s, "fake-local") == "closed")
         }
     }
