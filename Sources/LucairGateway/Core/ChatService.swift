@@ -212,11 +212,8 @@ public final class ChatService: Sendable {
             outcome = try await serve(&c) { d in
                 try await providers.provider(for: d).complete(UpstreamCall(request: call, deployment: d, envelope: env))
             }
-        } catch let e as GatewayError {
-            finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
-            throw e
         } catch {
-            abandoned(c)
+            failed(c, error)
             throw error
         }
         let ((body, reported), d, lease) = outcome
@@ -255,11 +252,8 @@ public final class ChatService: Sendable {
                 try await providers.provider(for: d).stream(UpstreamCall(request: call, deployment: d, envelope: env))
             }
             return OpenedStream(servedBy: servedBy(c, d), context: c, deployment: d, upstream: s, envelope: env, lease: lease)
-        } catch let e as GatewayError {
-            finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
-            throw e
         } catch {
-            abandoned(c)
+            failed(c, error)
             throw error
         }
     }
@@ -296,7 +290,7 @@ public final class ChatService: Sendable {
                 }
             }
         } catch where Task.isCancelled {
-            clientGone = true  // the client left while the next chunk was awaited (ChatFastPath cancels)
+            // The client left while the next chunk was awaited (ChatFastPath cancels): not the upstream's failure.
         } catch {
             let e = (error as? GatewayError) ?? GatewayError(status: 502, type: "upstream_error", code: "upstream_stream_broken", message: "The upstream stream failed.")
             status = e.status
@@ -306,8 +300,8 @@ public final class ChatService: Sendable {
             e.openAIBody.writeSSE(into: &out)
             try? await write(out)
         }
-        if clientGone || Task.isCancelled {
-            clientGone = true
+        clientGone = clientGone || Task.isCancelled
+        if clientGone {
             status = 499
             errorType = "client_closed_request"
         }
@@ -334,12 +328,17 @@ public final class ChatService: Sendable {
 
     // MARK: metering
 
-    /// The client left before the answer (its task was cancelled; the upstream call with it). As
-    /// for a stream the client leaves: once an upstream was asked, its prompt is billed, estimated.
-    func abandoned(_ c: Context) {
-        let input = c.upstreamTime > .zero ? TokenEstimator.promptTokens(c.request) : 0
-        finish(c, deployment: c.resolution.deployments.first, usage: TokenUsage(input: input, output: 0, estimated: true),
-               status: 499, errorType: "client_closed_request", ttft: nil)
+    /// Meters a request that got no answer. Besides `GatewayError`, only cancellation reaches here:
+    /// the client left (ChatFastPath cancels its task, and the upstream call with it). As for a
+    /// stream the client leaves, once an upstream was asked its prompt is billed, estimated.
+    func failed(_ c: Context, _ error: any Error) {
+        let d = c.resolution.deployments.first
+        if let e = error as? GatewayError {
+            finish(c, deployment: d, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
+        } else {
+            let input = c.upstreamTime > .zero ? TokenEstimator.promptTokens(c.request) : 0
+            finish(c, deployment: d, usage: TokenUsage(input: input, estimated: true), status: 499, errorType: "client_closed_request", ttft: nil)
+        }
     }
 
     @discardableResult

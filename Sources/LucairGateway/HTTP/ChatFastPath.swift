@@ -13,6 +13,9 @@ import NIOHTTPTypes
 /// HTTP/1.1 allows pipelining, so answers must leave in request order: a chat request that arrives
 /// while Hummingbird still owes an answer goes to Hummingbird too (its route serves it the same
 /// way), and whatever arrives while this path is answering waits here until it is done.
+///
+/// Being first on the pipeline, it also answers `Expect: 100-continue` for every endpoint, and
+/// cancels the answering task when the client leaves.
 final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
