@@ -14,10 +14,7 @@ command -v gdb >/dev/null || { echo "gdb is missing: apt-get install -y gdb" >&2
 bench_setup
 start_fake --chunks 16
 start_lucair_as_tenant
-url="http://127.0.0.1:$lport/v1/chat/completions"
-"$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate 1000 --seconds $((minutes * 60)) --warmup 0 \
-  --body '{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}' --label heap > "$work/plain.json" &
-plain=$!
+start_paced_load $((minutes * 60)) heap
 echo "| minute | RSS (MB) | malloc system (MB) | malloc in use (MB) |"
 echo "|---|---|---|---|"
 for i in $(seq "$minutes"); do

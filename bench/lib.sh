@@ -60,3 +60,13 @@ start_lucair_as_tenant() {
 
 # CPU time (clock ticks, user + system) of a process and its children, threads included.
 tree_ticks() { local t=0 p; for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+
+# start_paced_load SECONDS LABEL: the soaks' steady load in the background (1,000 non-streaming
+# requests/s from 16 workers, model auto, through $tenant_key); its JSON line goes to
+# $work/plain.json. Sets plain (its pid).
+start_paced_load() {
+  "$bin/lucair-loadgen" --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$tenant_key" --concurrency 16 --rate 1000 \
+    --seconds "$1" --warmup 0 --label "$2" \
+    --body '{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}' > "$work/plain.json" &
+  plain=$!
+}

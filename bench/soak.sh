@@ -19,9 +19,7 @@ mkdir -p bench/results
 csv=bench/results/soak.csv
 echo "elapsed_s,rss_mb,anon_mb" > "$csv"
 sample() { awk '/VmRSS/ {r = $2} /RssAnon/ {a = $2} END {printf "%.1f,%.1f", r / 1024, a / 1024}' "/proc/$lpid/status"; }
-"$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate 1000 --seconds "$secs" --warmup 0 \
-  --body '{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}' --label soak > "$work/plain.json" &
-plain=$!
+start_paced_load "$secs" soak
 "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 8 --seconds "$secs" --warmup 0 --stream \
   --body '{"model":"auto","stream":true,"messages":[{"role":"user","content":"Tell me a story. [fake chunks=16 chunk_delay_ms=5]"}]}' --label soak-stream > "$work/stream.json" &
 streams=$!

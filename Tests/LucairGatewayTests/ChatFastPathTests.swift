@@ -16,11 +16,16 @@ import Testing
 
     /// Writes `raw` on one connection and reads `count` answers (or what came within 20 s), in the
     /// order they arrived; then whether the server closed the connection within `closeWithin`.
-    static func exchange(_ url: String, _ raw: String, count: Int, closeWithin: Duration = .milliseconds(300)) async throws -> ([Answer], closed: Bool) {
+    /// A raw connection to the gateway at `url`.
+    static func connect(_ url: String) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         let port = Int(url.split(separator: ":").last!)!
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { ch in
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { ch in
             ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
         }
+    }
+
+    static func exchange(_ url: String, _ raw: String, count: Int, closeWithin: Duration = .milliseconds(300)) async throws -> ([Answer], closed: Bool) {
+        let channel = try await connect(url)
         // A hang fails the test instead of holding the suite.
         let deadline = channel.channel.eventLoop.scheduleTask(in: .seconds(20)) { channel.channel.close(promise: nil) }
         defer { deadline.cancel() }
@@ -114,6 +119,7 @@ import Testing
     @Test func aClientThatLeavesCancelsTheUpstreamCall() async throws {
         try await TestStack.with { s in
             func outstanding() -> Int? { s.gateway.health.snapshot().first { $0.name == "fake-local" }?.outstanding }
+            // A plain channel (no async wrapper), so the test can drop it mid-answer.
             let port = Int(s.url.split(separator: ":").last!)!
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
             try await channel.writeAndFlush(ByteBuffer(string: Self.chat("x [fake latency_ms=4000]"))).get()
@@ -134,10 +140,7 @@ import Testing
     @Test(arguments: ["/v1/chat/completions", "/v1/route"])
     func expectContinueIsAnsweredBeforeTheBody(path: String) async throws {
         try await TestStack.with { s in
-            let port = Int(s.url.split(separator: ":").last!)!
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) { ch in
-                ch.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: ch) }
-            }
+            let channel = try await Self.connect(s.url)
             let deadline = channel.channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.channel.close(promise: nil) }
             defer { deadline.cancel() }
             try await channel.executeThenClose { inbound, outbound in
