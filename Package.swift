@@ -55,6 +55,7 @@ let package = Package(
         .target(name: "LucairStorage", dependencies: [
             "LucairCore", "LucairLedger",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -117,7 +117,20 @@ public enum Hex {
     static let digits = Array("0123456789abcdef".utf8)
 
     public static func encode<S: Sequence<UInt8>>(_ bytes: S) -> String {
-        String(decoding: encodedBytes(bytes), as: UTF8.self)
+        if let s = bytes.withContiguousStorageIfAvailable({ encode($0) }) { return s }
+        return encode(Array(bytes))
+    }
+
+    /// Written straight into the string's storage: no array in between (hashes and ids on every
+    /// request and every ledger entry).
+    public static func encode(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, b) in bytes.enumerated() {
+                out[2 * i] = digits[Int(b >> 4)]
+                out[2 * i + 1] = digits[Int(b & 15)]
+            }
+            return bytes.count * 2
+        }
     }
 
     /// The hex digits as bytes, for comparing with stored text without building a String.

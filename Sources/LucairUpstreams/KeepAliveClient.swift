@@ -55,6 +55,16 @@ public final class KeepAliveClient: Sendable {
         self.maxBody = maxBody ?? UpstreamHTTP.maxBody
     }
 
+    /// Upstream URLs already split: a deployment's URL is the same on every call.
+    let splits = Mutex<[String: (Endpoint, String)]>([:])
+
+    func split(_ url: String) -> (Endpoint, String)? {
+        if let known = splits.withLock({ $0[url] }) { return known }
+        guard let s = Self.split(url) else { return nil }
+        splits.withLock { if $0.count < 1024 { $0[url] = s } }
+        return s
+    }
+
     /// `http://host[:port]/path` → where to connect and the request target.
     static func split(_ url: String) -> (Endpoint, String)? {
         guard url.hasPrefix("http://") else { return nil }
@@ -77,7 +87,7 @@ public final class KeepAliveClient: Sendable {
 
     public func post(url: String, headers: [(String, String)], body: [UInt8],
                      connectTimeout: TimeAmount, idleTimeout: TimeAmount, deadline: NIODeadline) async throws -> Response {
-        guard let (endpoint, path) = Self.split(url) else { throw Failure.badURL }
+        guard let (endpoint, path) = split(url) else { throw Failure.badURL }
         let channel = try await connection(to: endpoint, connectTimeout: connectTimeout)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.reserveCapacity(headers.count + 3)

@@ -73,6 +73,22 @@ public enum APIKeys {
         let a = UInt64.random(in: .min ... .max), b = UInt32.random(in: .min ... .max)
         return kind + "_" + Hex.encode(withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) })
     }
+
+    /// `kind_` + 12 hex characters of the Unix time in milliseconds + 16 of random bits (64, one
+    /// syscall): ids that sort by time, so the stores' primary-key indexes grow at their right edge
+    /// instead of taking each insert on a random page (UUIDv7's reasoning). Two ids collide only
+    /// within one millisecond, at odds of 2^-64 per pair.
+    public static func timeOrderedId(_ kind: String) -> String {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        let ms = UInt64(t.tv_sec) &* 1000 &+ UInt64(t.tv_nsec / 1_000_000)
+        var bytes = (UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw.storeBytes(of: (ms << 16).bigEndian, as: UInt64.self)  // the time's 6 bytes, then 2 the random word overwrites
+            raw.storeBytes(of: UInt64.random(in: .min ... .max), toByteOffset: 6, as: UInt64.self)
+            return kind + "_" + Hex.encode(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[0..<14]))
+        }
+    }
 }
 
 /// Every active key, in memory, so authentication costs one hash and one dictionary lookup and

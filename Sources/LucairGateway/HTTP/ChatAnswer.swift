@@ -22,7 +22,7 @@ extension Routes {
             let json = try parseJSON(body)
             let chat: ChatRequest
             do { chat = try ChatRequest.parse(json) } catch { throw GatewayError(error) }
-            let id = APIKeys.randomId("req")
+            let id = APIKeys.timeOrderedId("req")
             requestId = id
             let bar = try qualityBar(head.headerFields)
             if chat.stream {

@@ -147,7 +147,7 @@ struct Routes {
     func embeddings(_ request: Request, _ context: LucairContext) async throws -> Response {
         let principal = try authenticate(request, context, endpoint: "embeddings")
         let body = try await jsonBody(request)
-        let requestId = APIKeys.randomId("req")
+        let requestId = APIKeys.timeOrderedId("req")
         let (out, model) = try await gateway.embeddings.embed(body, principal: principal, requestId: requestId)
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[.lucairRequestId] = requestId
