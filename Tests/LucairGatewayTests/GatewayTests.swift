@@ -208,7 +208,8 @@ import Testing
                 let elapsed = ContinuousClock.now - t0
                 #expect(r.status == 200 && elapsed >= .milliseconds(300))
                 let own = try #require(r.headers["x-lucair-overhead-us"].flatMap { Int($0) })
-                #expect(own >= 0 && own < 150_000, "overhead \(own) µs must not include the upstream's 300 ms")
+                // Any bound under 300 ms tells the two apart; 250 ms leaves a loaded machine room.
+                #expect(own >= 0 && own < 250_000, "overhead \(own) µs must not include the upstream's 300 ms")
             }
             let metrics = try await s.get("/metrics", key: nil).body
             #expect(metrics.contains(#"lucair_overhead_seconds_count{kind="complete"} 1"#))

@@ -114,7 +114,7 @@ import Testing
             #expect(r.status == 504, "\(r.body)")
             #expect(r.json["error"]?["code"] == "upstream_timeout")
             let ok = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "quick"))
-            #expect(ok.status == 200 && ok.json["choices"]?[0]?["message"]?["content"]?.stringValue?.isEmpty == false)
+            #expect(ok.status == 200 && ok.json["choices"]?[0]?["message"]?["content"]?.stringValue?.isEmpty == false, "\(ok.status) \(ok.body)")
         }
     }
 }

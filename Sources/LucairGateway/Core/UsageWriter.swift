@@ -1,6 +1,8 @@
 import Logging
 import LucairCore
 import LucairStorage
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -18,6 +20,8 @@ public final class UsageWriter: Service, Sendable {
     let waits = Mutex<[String: Wait]>([:])
     let wake: AsyncStream<Void>
     let wakeContinuation: AsyncStream<Void>.Continuation
+    /// The writer while it lets a batch gather (`gather`).
+    let lingering = Mutex<CheckedContinuation<Void, Never>?>(nil)
     let enqueued = Atomic<Int>(0)
     let settled = Atomic<Int>(0)
     /// Set once `run` has returned: nothing will be written any more, so nobody may wait for it.
@@ -37,8 +41,9 @@ public final class UsageWriter: Service, Sendable {
         }
         if durable { waits.withLock { $0[r.requestId] = .pending } }
         enqueued.add(1, ordering: .relaxed)
-        buffer.withLock { $0.append(r) }
+        let count = buffer.withLock { $0.append(r); return $0.count }
         wakeContinuation.yield()
+        if durable || count == Self.lingerBelow { endLinger() }
     }
 
     /// Returns once the record of `requestId` (already passed to `record`) is stored with its
@@ -114,20 +119,29 @@ public final class UsageWriter: Service, Sendable {
     /// The most records one transaction takes: batches grow with load up to this, and a backlog
     /// after an outage drains in bounded transactions.
     static let maxBatch = 4096
-    /// How long the writer lets a batch grow when no answer waits on it, looking every `lingerStep`
-    /// whether one has started to (a prepaid answer waits at most a step for its commit to begin).
-    static let linger = Duration.milliseconds(10)
-    static let lingerStep = Duration.milliseconds(2)
+    /// How long the writer lets a batch grow when no answer waits on it.
+    static let linger = TimeAmount.milliseconds(10)
     static let lingerBelow = 1024
 
-    /// Waits up to `linger` for a batch to gather; returns early once an answer waits on a commit
-    /// or the batch is big enough.
+    /// Waits up to `linger` for a batch to gather. A record an answer waits on, or a batch grown
+    /// to `lingerBelow`, ends the wait at once (`endLinger`): one timer per batch, no polling.
     func gather() async {
-        var waited = Duration.zero
-        while waited < Self.linger, waits.withLock({ $0.isEmpty }), buffer.withLock({ $0.count < Self.lingerBelow }) {
-            try? await Task.sleep(for: Self.lingerStep)
-            waited += Self.lingerStep
+        guard waits.withLock({ $0.isEmpty }), buffer.withLock({ $0.count < Self.lingerBelow }) else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lingering.withLock { $0 = c }
+            // A durable record that came in since the check above found no one to wake.
+            if !waits.withLock({ $0.isEmpty }) { endLinger() }
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.linger) { self.endLinger() }
         }
+    }
+
+    /// Ends the writer's current wait for a batch, if it is waiting (a late timer may end a later
+    /// wait early: only a smaller batch).
+    func endLinger() {
+        lingering.withLock { c in
+            defer { c = nil }
+            return c
+        }?.resume()
     }
 
     /// Everything buffered, up to `maxBatch` records.

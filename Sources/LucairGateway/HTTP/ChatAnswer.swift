@@ -13,10 +13,10 @@ extension Routes {
     /// The chat completions endpoint with no server framework around it: the request's head, the
     /// client's address and the whole body (nil: over `max_body_bytes`) in, the answer out. Both
     /// `ChatFastPath` and Hummingbird's route call it, so the two cannot drift apart.
-    func chatAnswer(_ head: HTTPRequest, remoteIP: String?, body: ByteBuffer?, received: ContinuousClock.Instant) async -> ChatAnswer {
+    func chatAnswer(_ head: HTTPRequest, remoteAddress: SocketAddress?, body: ByteBuffer?, received: ContinuousClock.Instant) async -> ChatAnswer {
         var requestId: String?
         do {
-            let principal = try authenticate(head, remoteIP: remoteIP, endpoint: "chat.completions")
+            let principal = try authenticate(head, remoteIP: remoteAddress?.ipAddress, endpoint: "chat.completions")
             try checkJSONContentType(head.headerFields)
             guard let body else { throw GatewayError.bodyTooLarge }
             let json = try parseJSON(body)

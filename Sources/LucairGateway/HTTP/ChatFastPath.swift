@@ -109,10 +109,10 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let routes = self.routes
-        let ip = context.channel.remoteAddress?.ipAddress
+        let address = context.channel.remoteAddress
         let close = head.headerFields[.connection].map { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" } } ?? false
         answering = Task {
-            switch await routes.chatAnswer(head, remoteIP: ip, body: body, received: received) {
+            switch await routes.chatAnswer(head, remoteAddress: address, body: body, received: received) {
             case .whole(let response, let bytes):
                 loop.execute {
                     let (me, context) = bound.value
@@ -182,10 +182,11 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    /// No more reads while answering: a client pipelining during a long stream waits in its
-    /// socket, not in `held`.
+    /// No more reads once something waits behind the answer: a client pipelining during a long
+    /// stream waits in its socket, not in `held`. Until then reads go on, so the socket's read
+    /// interest is not dropped and taken up again (two `epoll_ctl` calls) on every request.
     func read(context: ChannelHandlerContext) {
-        if case .answering = state { readPending = true } else { context.read() }
+        if case .answering = state, !held.isEmpty { readPending = true } else { context.read() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

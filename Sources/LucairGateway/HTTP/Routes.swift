@@ -35,7 +35,8 @@ struct Routes {
         try authenticate(request.head, remoteIP: context.remoteAddress?.ipAddress, endpoint: endpoint)
     }
 
-    func authenticate(_ head: HTTPRequest, remoteIP: String?, endpoint: String) throws -> Principal {
+    /// `remoteIP` is formatted only for a key with an IP allow-list.
+    func authenticate(_ head: HTTPRequest, remoteIP: @autoclosure () -> String?, endpoint: String) throws -> Principal {
         guard let auth = head.headerFields[.authorization] else { throw GatewayError.missingKey }
         let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
         guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
@@ -47,9 +48,12 @@ struct Routes {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "endpoint_not_allowed",
                                message: "This API key may not call \(head.path ?? "this endpoint"). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
         }
-        guard p.scopes.allows(ip: remoteIP) else {
-            throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
-                               message: "This API key may not be used from \(remoteIP ?? "this address"); see its ip_allow_list.", origin: .client)
+        if !p.scopes.ipAllowList.isEmpty {
+            let ip = remoteIP()
+            guard p.scopes.allows(ip: ip) else {
+                throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
+                                   message: "This API key may not be used from \(ip ?? "this address"); see its ip_allow_list.", origin: .client)
+            }
         }
         return p
     }
@@ -81,7 +85,7 @@ struct Routes {
         let received = ContinuousClock.now
         let body: ByteBuffer?
         do { body = try await request.body.collect(upTo: gateway.config.maxBodyBytes) } catch let e as HTTPError where e.status == .contentTooLarge { body = nil }
-        switch await chatAnswer(request.head, remoteIP: context.remoteAddress?.ipAddress, body: body, received: received) {
+        switch await chatAnswer(request.head, remoteAddress: context.remoteAddress, body: body, received: received) {
         case .whole(let head, let bytes):
             return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: bytes))
         case .stream(let head, let opened):
