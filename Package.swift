@@ -105,6 +105,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // The floor under Lucair's request path (its building blocks, none of its work), for bench/floor.sh.
+        .executableTarget(name: "lucair-floor", dependencies: [
+            "LucairUpstreams",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // Load generator for docs/benchmarks.md.
         .executableTarget(name: "lucair-loadgen", dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

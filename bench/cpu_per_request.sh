@@ -3,7 +3,11 @@
 # `wrk -t1 -cN` through the tenant key (auth, limits, `auto` routing, ledger metering all on), at
 # each concurrency in CONC (default 16), with req/s and latency (wrk's JSON line).
 #
-#   [CONC="1 16 64"] [ROUNDS=3] bench/cpu_per_request.sh [SECS] [BIN_DIR …]
+#   [CONC="1 16 64"] [ROUNDS=3] [RATE=3000] bench/cpu_per_request.sh [SECS] [BIN_DIR …]
+#
+# With RATE set (requests/s), each point is paced instead (`lucair-loadgen --rate`, 16 workers):
+# every build does the same work at the same rate, which spreads less than a closed loop where the
+# faster build also serves more requests.
 #
 # A BIN_DIR holds a commit's release `lucair`, `lucair-fake-upstream` and `lucair-loadgen`.
 # With several BIN_DIRs (e.g. two `swift build -c release --show-bin-path` folders of two commits),
@@ -30,6 +34,16 @@ for round in $(seq "${ROUNDS:-3}"); do
       start_fake --chunks 16
       start_lucair_as_tenant
       url="http://127.0.0.1:$lport/v1/chat/completions"
+      if [ -n "${RATE:-}" ]; then
+        paced() { "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate "$RATE" --seconds "$1" --warmup 0 --label "$d" --body "$body"; }
+        paced 2 > /dev/null
+        t0=$(tree_ticks "$lpid")
+        line=$(paced "$secs")
+        t1=$(tree_ticks "$lpid")
+        n=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
+        echo "round $round  $line  lucair CPU/request $(( (t1 - t0) * 1000000 / hz / n )) µs"
+        exit 0
+      fi
       for c in ${CONC:-16}; do
         BODY=$body KEY=$tenant_key LABEL=warm CONC=$c wrk -t1 -c"$c" -d2s -s bench/peers/wrk-json.lua "$url" > /dev/null
         t0=$(tree_ticks "$lpid")

@@ -70,3 +70,24 @@ start_paced_load() {
     --body '{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}' > "$work/plain.json" &
   plain=$!
 }
+
+# start_tensorzero: TensorZero's gateway (the Rust gateway embedded in its PyPI wheel, installed by
+# bench/peers.sh into $peers_venv), observability off, one model on the fake (start_fake first).
+# Sets tzpid and tzurl (its OpenAI chat completions URL); its model is tensorzero::model_name::fake.
+start_tensorzero() {
+  cat > "$work/tensorzero.toml" <<TOML
+[gateway]
+observability.enabled = false
+[models.fake]
+routing = ["fake"]
+[models.fake.providers.fake]
+type = "openai"
+api_base = "http://127.0.0.1:$fport/v1/"
+model_name = "ministral-8b"
+api_key_location = "none"
+TOML
+  RUST_LOG=warn "$peers_venv/bin/python" bench/peers/tensorzero_gateway.py "$work/tensorzero.toml" > "$work/tz.out" 2>&1 &
+  tzpid=$!
+  for _ in $(seq 100); do grep -q 'tensorzero base_url' "$work/tz.out" && break; sleep 0.2; done
+  tzurl="$(awk '/tensorzero base_url/ {print $3}' "$work/tz.out")chat/completions"
+}

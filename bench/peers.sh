@@ -34,22 +34,8 @@ direct="http://127.0.0.1:$fport/v1/chat/completions"
 start_lucair_as_tenant
 lkey=$tenant_key
 
-# ---- TensorZero's gateway (embedded in its PyPI wheel), observability off.
-cat > "$work/tensorzero.toml" <<TOML
-[gateway]
-observability.enabled = false
-[models.fake]
-routing = ["fake"]
-[models.fake.providers.fake]
-type = "openai"
-api_base = "http://127.0.0.1:$fport/v1/"
-model_name = "ministral-8b"
-api_key_location = "none"
-TOML
-RUST_LOG=warn "$venv/bin/python" bench/peers/tensorzero_gateway.py "$work/tensorzero.toml" > "$work/tz.out" 2>&1 &
-tzpid=$!
-for _ in $(seq 100); do grep -q 'tensorzero base_url' "$work/tz.out" && break; sleep 0.2; done
-tzurl="$(awk '/tensorzero base_url/ {print $3}' "$work/tz.out")chat/completions"
+# ---- TensorZero's gateway (embedded in its PyPI wheel), observability off (bench/lib.sh).
+start_tensorzero
 
 # ---- LiteLLM proxy, one worker, request logging off.
 llport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

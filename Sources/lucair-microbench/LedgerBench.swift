@@ -13,7 +13,7 @@ enum LedgerBench {
     static let run = UUID().uuidString.prefix(8)
 
     static func record(_ i: Int, tenants: Int) -> UsageRecord {
-        UsageRecord(requestId: "req_bench_\(UUID().uuidString)", tenantId: "ten_bench_\(run)_\(i % tenants)", keyId: "key_\(i % 97)", endpoint: "chat.completions",
+        UsageRecord(requestId: APIKeys.timeOrderedId("req"), tenantId: "ten_bench_\(run)_\(i % tenants)", keyId: "key_\(i % 97)", endpoint: "chat.completions",
                     tier: "baseline", model: "ministral-8b", deployment: "local", stream: i % 2 == 0, status: 200, errorType: nil,
                     usage: TokenUsage(input: 200 + i % 50, cachedInput: 0, cacheWrite: 0, output: 100 + i % 30),
                     priceVersion: "2026-11-01", unitPrice: ModelPrice(input: 200, cachedInput: 20, cacheWrite: 250, output: 1000),

@@ -1,0 +1,66 @@
+import Foundation
+import LucairUpstreams
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+// The floor under Lucair's request path, for bench/floor.sh: the same building blocks with none of
+// the work. A NIO HTTP/1 server gathers each request's body on the event loop, one task posts it
+// through `KeepAliveClient` to the upstream, and the answer is written back on the loop. No
+// authentication, limits, routing, JSON, metering or Hummingbird.
+//
+// Usage: lucair-floor PORT UPSTREAM_URL
+_ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+let arguments = CommandLine.arguments
+guard arguments.count == 3, let port = Int(arguments[1]) else {
+    print("usage: lucair-floor PORT UPSTREAM_URL")
+    exit(2)
+}
+let upstream = arguments[2]
+let client = KeepAliveClient()
+
+final class Forward: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    var body = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: body.clear()
+        case .body(var chunk): body.writeBuffer(&chunk)
+        case .end:
+            let bytes = Array(body.readableBytesView)
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            Task {
+                let answer = try? await client.post(url: upstream, headers: [], body: bytes, connectTimeout: .seconds(1),
+                                                    idleTimeout: .seconds(10), deadline: .now() + .seconds(10))
+                loop.execute {
+                    let (me, context) = bound.value
+                    let payload = answer?.body ?? ByteBuffer()
+                    var headers = HTTPHeaders()
+                    headers.add(name: "content-type", value: "application/json")
+                    headers.add(name: "content-length", value: String(payload.readableBytes))
+                    let status: HTTPResponseStatus = answer == nil ? .badGateway : .ok
+                    context.write(me.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+                    context.write(me.wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil)
+                    context.writeAndFlush(me.wrapOutboundOut(.end(nil)), promise: nil)
+                }
+            }
+        }
+    }
+}
+
+let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    .serverChannelOption(.backlog, value: 256)
+    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+            try channel.pipeline.syncOperations.addHandler(Forward())
+        }
+    }
+    .bind(host: "127.0.0.1", port: port).get()
+print("lucair-floor listening on \(server.localAddress!)")
+try await server.closeFuture.get()
