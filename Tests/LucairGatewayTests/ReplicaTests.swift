@@ -80,13 +80,20 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(3))) struct SharedConcurrencyAndSpendTests {
+    /// Until each replica's key refresher has loaded `key`, however loaded the machine (at most 10 s).
+    func loaded(_ key: String, on stacks: [TestStack]) async throws {
+        for s in stacks {
+            for _ in 0..<200 where s.gateway.keys.principal(forKey: key) == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+    }
+
     @Test func concurrencyAndSpendCapsHoldAcrossReplicas() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"])
         try await TestStack.with(storageURL: url) { one in
             try await TestStack.with(storageURL: url) { two in
                 let t = try await one.tenant("shared-\(UUID().uuidString.prefix(8))")
                 let narrow = try #require(try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["max_concurrent": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
-                try await Task.sleep(for: .milliseconds(400))  // replica two loads the key
+                try await loaded(narrow, on: [one, two])
                 let slow = Task { try await one.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x [fake chunks=40 chunk_delay_ms=50]", stream: true), key: narrow) }
                 // Until the stream is upstream on replica one (its lease taken), however loaded the machine.
                 for _ in 0..<100 where one.gateway.health.snapshot().allSatisfy({ $0.outstanding == 0 }) { try await Task.sleep(for: .milliseconds(50)) }
@@ -97,13 +104,14 @@ import Testing
                 }
                 let slowReply = try await slow.value
                 #expect(slowReply.status == 200, "\(slowReply.status): \(slowReply.body.prefix(300))")
-                try await Task.sleep(for: .milliseconds(200))  // the lease is dropped by the settle
+                await one.gateway.limiter.flushSettles()  // the lease is dropped by the settle
                 #expect(try await two.chat(narrow).status == 200)
 
                 let capped = try #require(try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["daily_spend_cap_nano_usd": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
-                try await Task.sleep(for: .milliseconds(400))
+                try await loaded(capped, on: [one, two])
                 #expect(try await one.chat(capped).status == 200)  // spends the whole cap
-                try await Task.sleep(for: .milliseconds(200))     // its spend reaches the shared windows
+                await one.gateway.limiter.flushSettles()           // its spend reaches the shared windows
+                try await Task.sleep(for: .milliseconds(Int(QuotaPool.spendFreshMillis) + 50))
                 let spent = try await two.chat(capped)
                 #expect(spent.status == 429 && spent.json["error"]?["code"] == "insufficient_quota")
             }

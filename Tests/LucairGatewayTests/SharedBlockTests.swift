@@ -21,6 +21,19 @@ import Testing
     }
 
     /// The refusal of one more request, or nil if it was admitted (then given back at once).
+    /// Admits once the store has what an earlier settle gave back. The settle batch leaves after
+    /// 5 ms, but under the whole suite's load in CI its commit was seen to take seconds, so this
+    /// retries a 429 for up to 10 s. A slot that never came back stays taken for its 15-minute
+    /// lease, so a broken release still fails.
+    func admitSoon(_ l: RateLimiter, _ p: Principal) async throws -> RateLimiter.Admission {
+        let until = ContinuousClock.now + .seconds(10)
+        while true {
+            do { return try await l.admit(p, estimatedTokens: 10) } catch let e as GatewayError where e.status == 429 && ContinuousClock.now < until {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
     func refusal(_ l: RateLimiter, _ p: Principal) async -> GatewayError? {
         do {
             l.settle(try await l.admit(p, estimatedTokens: 10), actualTokens: 10, cost: 0)
@@ -117,7 +130,7 @@ import Testing
         // Idle for 20 ms, then the batch (5 ms) gives all but the 2 kept slots back.
         try await Task.sleep(for: .milliseconds(300))
         var onTwo: [RateLimiter.Admission] = []
-        for _ in 0..<126 { onTwo.append(try await two.limiter.admit(p, estimatedTokens: 10)) }
+        for _ in 0..<126 { onTwo.append(try await admitSoon(two.limiter, p)) }
         let twoFull = await refusal(two.limiter, p)
         // Replica one still holds its 2: taken without asking the store.
         let before = one.limiter.sharedRoundTrips.load(ordering: .relaxed)
@@ -140,22 +153,11 @@ import Testing
         let one = try await SharedLimiter.open("key_slot1")
         let two = try await one.twin()
         let p = one.principal(Limits(maxConcurrent: 1))
-        // The batch leaves after 5 ms; under the whole suite's load in CI its commit was seen to take
-        // seconds, so each admission may retry for up to 10 s. A slot that did not come back with a
-        // batch would stay taken for its 15-minute lease, so this still fails if release is broken.
-        func admitSoon(_ l: RateLimiter) async throws -> RateLimiter.Admission {
-            let until = ContinuousClock.now + .seconds(10)
-            while true {
-                do { return try await l.admit(p, estimatedTokens: 10) } catch let e as GatewayError where e.status == 429 && ContinuousClock.now < until {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            }
-        }
         for _ in 0..<5 {
-            let a = try await admitSoon(one.limiter)
+            let a = try await admitSoon(one.limiter, p)
             one.limiter.settle(a, actualTokens: 10, cost: 0)
             try await Task.sleep(for: .milliseconds(100))
-            let b = try await admitSoon(two.limiter)
+            let b = try await admitSoon(two.limiter, p)
             two.limiter.settle(b, actualTokens: 10, cost: 0)
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -61,6 +61,24 @@ import Testing
         try await s.close()
     }
 
+    /// Text is bound as it is: an empty string stays empty (not NULL), other scripts and quotes survive.
+    @Test(arguments: backends)
+    func usageTextRoundTripsAsWritten(_ kind: String) async throws {
+        let s = try await open(kind)
+        try await s.migrate()
+        let tenant = "ten_\(UUID().uuidString.prefix(8))"
+        var r = Self.record("req_\(UUID().uuidString)", tenant: tenant)
+        r.keyId = ""
+        r.model = "modèle-é \"quoted\" 模型"
+        r.errorType = "client_closed_request"
+        r.spilledFrom = "fast"
+        try await s.insertUsage([r])
+        let back = try #require(try await s.usage(requestId: r.requestId))
+        #expect(back == r)
+        #expect(back.keyId == "" && back.spilledFrom == "fast")
+        try await s.close()
+    }
+
     @Test(arguments: backends)
     func keysAreStoredHashedAndRevokedOnesAreNotActive(_ kind: String) async throws {
         let s = try await open(kind)
