@@ -98,7 +98,9 @@ public struct Assessor: Sendable {
 
     static func task(_ f: Features, lastUser: [UInt8], request r: ChatRequest) -> Assessment.Task {
         // The instruction sits at the start or the end of the turn ("Summarize this: …", "… Translate the above.").
-        let words = Self.words(lastUser.prefix(1024), limit: 40) + Self.words(lastUser.suffix(1024), limit: 40)
+        let head = Self.words(lastUser.prefix(1024), limit: 40)
+        // A turn of up to 1,024 bytes is its own suffix: the same words, not worth a second pass.
+        let words = lastUser.count <= 1024 ? head : head + Self.words(lastUser.suffix(1024), limit: 40)
         func has(_ set: Set<String>) -> Bool { words.contains { set.contains($0) } }
         if has(translateWords) { return .translate }
         if has(summarizeWords) { return .summarize }
@@ -118,13 +120,23 @@ public struct Assessor: Sendable {
     static func words(_ b: ArraySlice<UInt8>, limit: Int) -> [String] {
         var out: [String] = []
         var cur: [UInt8] = []
-        for c in b + [32] {
-            if Features.isWordByte(c) { cur.append(FNV.lower(c)) } else if !cur.isEmpty {
-                out.append(String(decoding: cur, as: UTF8.self).lowercased())
-                cur.removeAll(keepingCapacity: true)
-                if out.count == limit { break }
+        var ascii = true
+        func end() {
+            let w = String(decoding: cur, as: UTF8.self)
+            out.append(ascii ? w : w.lowercased())  // ASCII is lower-cased already, byte by byte
+            cur.removeAll(keepingCapacity: true)
+            ascii = true
+        }
+        for c in b {
+            if Features.isWordByte(c) {
+                cur.append(FNV.lower(c))
+                if c >= 0x80 { ascii = false }
+            } else if !cur.isEmpty {
+                end()
+                if out.count == limit { return out }
             }
         }
+        if !cur.isEmpty { end() }
         return out
     }
 

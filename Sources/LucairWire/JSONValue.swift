@@ -18,6 +18,7 @@ public enum JSONValue: Sendable, Hashable {
         get { if case .object(let o) = self { return o[key] } else { return nil } }
         set {
             guard case .object(var o) = self else { return }
+            self = .null  // drops the enum's reference, so `o` is unique and not copied on write
             o[key] = newValue
             self = .object(o)
         }
