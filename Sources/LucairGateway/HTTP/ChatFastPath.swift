@@ -41,7 +41,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// What arrived while a chat request was read or answered, replayed once the answer is out:
     /// later requests, events (a graceful shutdown, the client's half-close) and, while answering,
     /// errors, on which Hummingbird, which knows nothing of the chat request, would close the
-    /// connection under it. Reads pause while answering, so this stays small.
+    /// connection under it. Reads pause once something is held (`read`), so this stays small.
     enum Held { case part(HTTPRequestPart), event(Any), error(any Error) }
     var held = CircularBuffer<Held>()
     var readPending = false
