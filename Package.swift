@@ -128,6 +128,7 @@ let package = Package(
             "LucairGateway", "LucairFakes", "LucairLedger", "LucairStorage",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]

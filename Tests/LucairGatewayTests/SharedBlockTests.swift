@@ -1,6 +1,9 @@
 import Foundation
+import Logging
 import LucairCore
 @testable import LucairGateway
+@testable import LucairStorage
+import PostgresNIO
 import Testing
 
 /// Quota taken in blocks from the shared store (PostgreSQL): requests served without a round trip,
@@ -161,6 +164,33 @@ import Testing
             two.limiter.settle(b, actualTokens: 10, cost: 0)
             try await Task.sleep(for: .milliseconds(100))
         }
+        try await one.close()
+        try await two.close()
+    }
+
+    /// A grant the replica gave up on at its deadline, which the store then commits late, must not
+    /// keep its slot for the lease's 15 minutes: the replica releases the lease again afterwards.
+    /// Another connection holds the scope's window row, so the grant waits past the deadline.
+    @Test func aSlotGrantedAfterTheDeadlineIsReleased() async throws {
+        try await TestStack.awayFromMinuteEdge(needing: 20)
+        let one = try await SharedLimiter.open("key_late")
+        let two = try await one.twin()
+        let p = one.principal(Limits(maxConcurrent: 1))
+        let pg = try #require(one.store as? PostgresStorage)
+        let scope = "k:" + one.lineage, window = RateLimiter.nowMillis() / 60_000
+        try await pg.client.withConnection { conn in
+            let logger = Logger(label: "test")
+            try await conn.query("BEGIN", logger: logger)
+            try await conn.query("INSERT INTO rate_windows (scope, window_start, requests, tokens) VALUES (\(scope), \(window), 0, 0) ON CONFLICT DO NOTHING", logger: logger)
+            try await conn.query("SELECT requests FROM rate_windows WHERE scope = \(scope) AND window_start = \(window) FOR UPDATE", logger: logger)
+            let local = try await one.limiter.admit(p, estimatedTokens: 10)  // waits 250 ms, then counts here alone
+            #expect(one.fallbacks == 1 && local.shared == nil)
+            one.limiter.settle(local, actualTokens: 10, cost: 0)
+            try await conn.query("COMMIT", logger: logger)  // the grant goes on and takes its slot
+        }
+        let onTwo = try await admitSoon(two.limiter, p)  // within the second release (5 s), not 15 minutes
+        #expect(two.fallbacks == 0 && onTwo.shared != nil, "admitted by the store, not counted alone")
+        two.limiter.settle(onTwo, actualTokens: 10, cost: 0)
         try await one.close()
         try await two.close()
     }

@@ -83,20 +83,46 @@ public final class RateLimiter: Sendable {
     public static let defaultMaxOutput = 1024
     /// How long a request waits for the shared store before counting locally instead.
     static let sharedDeadline: Duration = .milliseconds(250)
+    /// How long after giving up on a grant its lease is released a second time, in case the store
+    /// committed the grant late.
+    static let lateGrantRelease = TimeAmount.seconds(5)
 
     public init(shared: (any SharedLimits)? = nil, logger: Logger = Logger(label: "lucair.limits")) {
         self.shared = shared
         self.logger = logger
     }
 
-    /// Runs `body`, cancelling it after `d` (a NIO timer: cheaper than a racing sleep task).
-    static func withDeadline<T: Sendable>(_ d: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let task = Task { try await body() }
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(d.components.attoseconds / 1_000_000_000 + d.components.seconds * 1_000_000_000))) {
-            task.cancel()
+    /// Gave up waiting for the shared store.
+    struct DeadlinePassed: Error {}
+
+    /// True for the first caller only: who answers a `withDeadline` call.
+    final class FirstOnce: Sendable {
+        let taken = Atomic<Bool>(false)
+        func first() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
+    }
+
+    /// Runs `body` and returns its answer, or throws `DeadlinePassed` after `d` (a NIO timer) without
+    /// waiting for `body` any longer: a query already sent runs on (PostgresNIO does not abort one
+    /// when its task is cancelled), and an answer that comes after the deadline goes to `late`.
+    static func withDeadline<T: Sendable>(_ d: Duration, late: @escaping @Sendable (T) -> Void = { _ in },
+                                          _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let gate = FirstOnce()
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            let task = Task {
+                do {
+                    let answer = try await body()
+                    if gate.first() { c.resume(returning: answer) } else { late(answer) }
+                } catch {
+                    if gate.first() { c.resume(throwing: error) }
+                }
+            }
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(d.components.attoseconds / 1_000_000_000 + d.components.seconds * 1_000_000_000))) {
+                if gate.first() {
+                    task.cancel()  // a wait for a pooled connection ends here; a query in flight does not
+                    c.resume(throwing: DeadlinePassed())
+                }
+            }
         }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
     /// The shared store failed on the last attempt (limits are per replica until it answers).
