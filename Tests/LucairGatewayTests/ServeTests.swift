@@ -115,8 +115,9 @@ import Testing
     }
 
     @Test func aSlotFreedWithinTheBoundIsTakenInsteadOfSpilling() async throws {
-        // A 1 s bound, so that a loaded test machine cannot turn the wait into a spill.
-        let patient = TestStack.tweak(inside: "capacity = 1") { _ in "[serve]\nspill_wait_ms = 1000" }
+        // A 3 s bound for a 100 ms request, so that a loaded test machine cannot turn the wait into
+        // a spill (1 s was once not enough with the whole suite running on two cores).
+        let patient = TestStack.tweak(inside: "capacity = 1") { _ in "[serve]\nspill_wait_ms = 3000" }
         try await TestStack.with(tweak: patient) { s in
             let short = Task { try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "x [fake latency_ms=100]")) }
             try await Task.sleep(for: .milliseconds(30))

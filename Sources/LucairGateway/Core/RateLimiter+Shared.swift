@@ -284,7 +284,9 @@ extension RateLimiter {
     func topUp(_ shared: any SharedLimits, _ asks: [SharedGrantRequest.Scope], window: Int64, dayKey: String, monthKey: String, nowMillis now: Int64) {
         let request = SharedGrantRequest(scopes: asks, window: window, day: dayKey, month: monthKey, lease: "", nowMillis: now, leaseMillis: QuotaPool.leaseMillis)
         Task {
-            let answer = try? await Self.withDeadline(Self.sharedDeadline) { try await shared.grant(request) }
+            // No deadline off the request path: blocks the store granted, however late, are used
+            // (dropped, they would count against the limit on every replica for the minute).
+            let answer = try? await shared.grant(request)
             self.backgroundGrants.subtract(1, ordering: .relaxed)
             self.pools.withLock { p in
                 for (i, ask) in asks.enumerated() {
