@@ -34,20 +34,20 @@ for round in $(seq "${ROUNDS:-3}"); do
       start_fake --chunks 16
       start_lucair_as_tenant
       url="http://127.0.0.1:$lport/v1/chat/completions"
-      if [ -n "${RATE:-}" ]; then
-        paced() { "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate "$RATE" --seconds "$1" --warmup 0 --label "$d" --body "$body"; }
-        paced 2 > /dev/null
+      # One point: closed loop at $c connections (wrk), or paced at $RATE (16 workers).
+      load() {
+        if [ -n "${RATE:-}" ]; then
+          "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate "$RATE" --seconds "$1" --warmup 0 --label "$d" --body "$body"
+        else
+          BODY=$body KEY=$tenant_key LABEL="$d" CONC=$c wrk -t1 -c"$c" -d"$1s" -s bench/peers/wrk-json.lua "$url" | tail -1
+        fi
+      }
+      points=${CONC:-16}
+      [ -z "${RATE:-}" ] || points=16
+      for c in $points; do
+        load 2 > /dev/null
         t0=$(tree_ticks "$lpid")
-        line=$(paced "$secs")
-        t1=$(tree_ticks "$lpid")
-        n=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
-        echo "round $round  $line  lucair CPU/request $(( (t1 - t0) * 1000000 / hz / n )) µs"
-        exit 0
-      fi
-      for c in ${CONC:-16}; do
-        BODY=$body KEY=$tenant_key LABEL=warm CONC=$c wrk -t1 -c"$c" -d2s -s bench/peers/wrk-json.lua "$url" > /dev/null
-        t0=$(tree_ticks "$lpid")
-        line=$(BODY=$body KEY=$tenant_key LABEL="$d" CONC=$c wrk -t1 -c"$c" -d"${secs}s" -s bench/peers/wrk-json.lua "$url" | tail -1)
+        line=$(load "$secs")
         t1=$(tree_ticks "$lpid")
         n=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
         echo "round $round  $line  lucair CPU/request $(( (t1 - t0) * 1000000 / hz / n )) µs"

@@ -124,9 +124,10 @@ public struct KeyScopes: Sendable, Equatable {
 
     public func allows(endpoint: String) -> Bool { endpoints.isEmpty || endpoints.contains(endpoint) }
 
-    public func allows(ip: String?) -> Bool {
+    /// `ip` is formatted only for a key with an allow-list (the request path's common case has none).
+    public func allows(ip: @autoclosure () -> String?) -> Bool {
         guard !ipAllowList.isEmpty else { return true }
-        guard let ip else { return false }
+        guard let ip = ip() else { return false }
         return ipAllowList.contains { IPMatcher($0)?.matches(ip) ?? false }
     }
 }

@@ -79,9 +79,7 @@ public enum APIKeys {
     /// instead of taking each insert on a random page (UUIDv7's reasoning). Two ids collide only
     /// within one millisecond, at odds of 2^-64 per pair.
     public static func timeOrderedId(_ kind: String) -> String {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        let ms = UInt64(t.tv_sec) &* 1000 &+ UInt64(t.tv_nsec / 1_000_000)
+        let ms = UInt64(RateLimiter.nowMillis())
         var bytes = (UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &bytes) { raw in
             raw.storeBytes(of: (ms << 16).bigEndian, as: UInt64.self)  // the time's 6 bytes, then 2 the random word overwrites

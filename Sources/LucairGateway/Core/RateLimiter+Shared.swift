@@ -198,16 +198,15 @@ extension RateLimiter {
                                          leaseMillis: QuotaPool.leaseMillis)
         if !lease.isEmpty { request.releases = takePendingReleases(of: asks.filter(\.slot).map(\.scope)) }
         let sent = request
+        // This request's slot leases: what goes back if the store grants them after all.
+        let mine = asks.filter(\.slot).map { (scope: $0.scope, lease: lease) }
         defer {
             if !blockAskers.isEmpty { pools.withLock { p in for key in blockAskers { p[key]?.blockAsks -= 1 } } }
         }
         do {
-            let slotScopes = asks.filter(\.slot).map(\.scope)
             let answer = try await Self.withDeadline(Self.sharedDeadline, late: { [weak self] answer in
                 // Counted here alone already: a slot the store granted after all goes straight back.
-                if case .granted = answer, !lease.isEmpty, let self {
-                    self.enqueueSettle { $0.leases.append(contentsOf: slotScopes.map { (scope: $0, lease: lease) }) }
-                }
+                if case .granted = answer, !mine.isEmpty { self?.enqueueSettle { $0.leases += mine } }
             }) { try await shared.grant(sent) }
             if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
             switch answer {
@@ -232,15 +231,14 @@ extension RateLimiter {
         } catch {
             giveBack(admission)
             if !sent.releases.isEmpty { enqueueSettle { $0.leases.append(contentsOf: sent.releases) } }  // the batch frees them
-            if !lease.isEmpty {
+            if !mine.isEmpty {
                 // A grant given up on may still commit at the store (its answer then goes to `late`
                 // above, or it was lost with its connection), and its slot would stay taken for the
                 // lease's 15 minutes: a key limited to one request at a time, locked out on every
                 // replica. Nothing holds this lease here, so it goes back once a late commit had
                 // time to land.
-                let mine = asks.filter(\.slot).map { (scope: $0.scope, lease: lease) }
                 MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.lateGrantRelease) {
-                    self.enqueueSettle { $0.leases.append(contentsOf: mine) }
+                    self.enqueueSettle { $0.leases += mine }
                 }
             }
             sharedFailedAt.store(now, ordering: .relaxed)

@@ -85,19 +85,12 @@ public final class UsageWriter: Service, Sendable {
 
     public func run() async throws {
         await withGracefulShutdownHandler {
-            for await _ in wake {
-                // Group commit: each batch waits first for records to gather (unless an answer
-                // waits on its commit), so one transaction carries many. Most of a commit's cost is
-                // per transaction (the chain heads, the pages it rewrites, the WAL sync): at a few
-                // thousand requests a second, batches of ~60 cost a fraction of batches of ~10.
-                while true {
-                    await gather()
-                    let batch = take()
-                    if batch.isEmpty { break }
-                    await write(batch)
-                }
-            }
-            await drain()
+            // Group commit: each batch waits first for records to gather (unless an answer waits on
+            // its commit), so one transaction carries many. Most of a commit's cost is per
+            // transaction (the chain heads, the pages it rewrites, the WAL sync): at a few thousand
+            // requests a second, batches of ~60 cost a fraction of batches of ~10.
+            for await _ in wake { await drain(gathering: true) }
+            await drain(gathering: false)
         } onGracefulShutdown: {
             self.wakeContinuation.finish()
         }
@@ -158,9 +151,10 @@ public final class UsageWriter: Service, Sendable {
         }
     }
 
-    /// Writes everything buffered, without waiting (shutdown).
-    func drain() async {
+    /// Writes everything buffered, letting each batch gather first unless shutting down.
+    func drain(gathering: Bool) async {
         while true {
+            if gathering { await gather() }
             let batch = take()
             if batch.isEmpty { return }
             await write(batch)

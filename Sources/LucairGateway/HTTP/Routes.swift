@@ -35,7 +35,7 @@ struct Routes {
         try authenticate(request.head, remoteIP: context.remoteAddress?.ipAddress, endpoint: endpoint)
     }
 
-    /// `remoteIP` is formatted only for a key with an IP allow-list.
+    /// `remoteIP` is formatted only for a key with an IP allow-list (`KeyScopes.allows(ip:)`).
     func authenticate(_ head: HTTPRequest, remoteIP: @autoclosure () -> String?, endpoint: String) throws -> Principal {
         guard let auth = head.headerFields[.authorization] else { throw GatewayError.missingKey }
         let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
@@ -48,12 +48,9 @@ struct Routes {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "endpoint_not_allowed",
                                message: "This API key may not call \(head.path ?? "this endpoint"). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
         }
-        if !p.scopes.ipAllowList.isEmpty {
-            let ip = remoteIP()
-            guard p.scopes.allows(ip: ip) else {
-                throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
-                                   message: "This API key may not be used from \(ip ?? "this address"); see its ip_allow_list.", origin: .client)
-            }
+        guard p.scopes.allows(ip: remoteIP()) else {
+            throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
+                               message: "This API key may not be used from \(remoteIP() ?? "this address"); see its ip_allow_list.", origin: .client)
         }
         return p
     }
