@@ -88,7 +88,7 @@ public final class UsageWriter: Service, Sendable {
             // Group commit: each batch waits first for records to gather (unless an answer waits on
             // its commit), so one transaction carries many. Most of a commit's cost is per
             // transaction (the chain heads, the pages it rewrites, the WAL sync): at a few thousand
-            // requests a second, batches of ~60 cost a fraction of batches of ~10.
+            // requests a second, batches of ~100 cost a fraction of batches of ~10.
             for await _ in wake { await drain(gathering: true) }
             await drain(gathering: false)
         } onGracefulShutdown: {
