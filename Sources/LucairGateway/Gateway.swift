@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import LucairBilling
 import LucairCore
@@ -233,7 +234,7 @@ public enum LucairApp {
 
     /// The application for a gateway. Tests pass port 0 and read the bound port from `onRunning`.
     public static func build(gateway: Gateway, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router(context: LucairContext.self)
+        let router = Router(context: LucairContext.self, options: .autoGenerateHeadEndpoints)  // HEAD /health for monitors
         router.middlewares.add(OpenAIErrorMiddleware())
         let routes = Routes(gateway: gateway)
         routes.register(on: router)
@@ -241,7 +242,7 @@ public enum LucairApp {
         logger[metadataKey: "component"] = "http"
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ChatFastPath(routes: routes)])),
+            server: HTTPServerBuilder { responder in LucairHTTP1Channel(responder: responder, routes: routes) },
             // A deep accept queue: a burst of new connections (a client opening hundreds at once) must
             // not overflow it into SYN retries that arrive seconds later.
             configuration: .init(address: .hostname(gateway.config.host, port: gateway.config.port), serverName: serverName, backlog: 4096),

@@ -24,7 +24,8 @@ import Testing
         }
     }
 
-    static func exchange(_ url: String, _ raw: String, count: Int, closeWithin: Duration = .milliseconds(300)) async throws -> ([Answer], closed: Bool) {
+    /// `bodiless`: the indexes of answers to HEAD requests, which carry framing headers but no body.
+    static func exchange(_ url: String, _ raw: String, count: Int, bodiless: Set<Int> = [], closeWithin: Duration = .milliseconds(300)) async throws -> ([Answer], closed: Bool) {
         let channel = try await connect(url)
         // A hang fails the test instead of holding the suite.
         let deadline = channel.channel.eventLoop.scheduleTask(in: .seconds(20)) { channel.channel.close(promise: nil) }
@@ -36,7 +37,7 @@ import Testing
             var it = inbound.makeAsyncIterator()
             while answers.count < count, let chunk = try? await it.next() {
                 bytes += chunk.readableBytesView
-                while let (a, used) = parse(bytes) {
+                while let (a, used) = parse(bytes, bodiless: bodiless.contains(answers.count)) {
                     answers.append(a)
                     bytes.removeFirst(used)
                 }
@@ -54,8 +55,8 @@ import Testing
         }
     }
 
-    /// One answer with a Content-Length off the front of `bytes`, and how many bytes it took.
-    static func parse(_ bytes: [UInt8]) -> (Answer, Int)? {
+    /// One answer (framed by Content-Length or chunked) off the front of `bytes`, and how many bytes it took.
+    static func parse(_ bytes: [UInt8], bodiless: Bool = false) -> (Answer, Int)? {
         let crlf2: [UInt8] = [13, 10, 13, 10]
         guard let end = bytes.indices.dropLast(3).first(where: { Array(bytes[$0..<$0 + 4]) == crlf2 }) else { return nil }
         let lines = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
@@ -64,9 +65,20 @@ import Testing
             let kv = l.split(separator: ":", maxSplits: 1)
             headers[kv[0].lowercased()] = kv.count == 2 ? kv[1].trimmingCharacters(in: .whitespaces) : ""
         }
-        let length = Int(headers["content-length"] ?? "") ?? 0
-        guard bytes.count >= end + 4 + length else { return nil }
         let status = lines[0].split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        if headers["transfer-encoding"] == "chunked", !bodiless {
+            var at = end + 4, body: [UInt8] = []
+            while true {  // size CRLF data CRLF …, until the zero-size chunk and its CRLF
+                guard let lineEnd = bytes.indices.dropFirst(at).dropLast().first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }),
+                      let size = Int(String(decoding: bytes[at..<lineEnd], as: UTF8.self), radix: 16),
+                      bytes.count >= lineEnd + 2 + size + 2 else { return nil }
+                body += bytes[(lineEnd + 2)..<(lineEnd + 2 + size)]
+                at = lineEnd + 2 + size + 2
+                if size == 0 { return (Answer(status: status, headers: headers, body: String(decoding: body, as: UTF8.self)), at) }
+            }
+        }
+        let length = bodiless ? 0 : Int(headers["content-length"] ?? "") ?? 0
+        guard bytes.count >= end + 4 + length else { return nil }
         return (Answer(status: status, headers: headers, body: String(decoding: bytes[(end + 4)..<(end + 4 + length)], as: UTF8.self)), end + 4 + length)
     }
 
@@ -110,6 +122,41 @@ import Testing
             let (answers, closed) = try await Self.exchange(s.url, Self.chat("bye", close: true), count: 1, closeWithin: .seconds(5))
             #expect(answers.map(\.status) == [200])
             #expect(closed)
+        }
+    }
+
+    /// An HTTP/1.0 request without keep-alive is answered whole, then the connection closes.
+    @Test func anHTTP10RequestIsAnsweredThenClosed() async throws {
+        try await TestStack.with { s in
+            let raw = Self.chat("old client").replacingOccurrences(of: "HTTP/1.1\r\n", with: "HTTP/1.0\r\n")
+            let (answers, closed) = try await Self.exchange(s.url, raw, count: 1, closeWithin: .seconds(5))
+            #expect(answers.map(\.status) == [200])
+            #expect(closed)
+        }
+    }
+
+    /// A streamed answer (chunked, through NIO's encoder), then a whole one (written past the
+    /// encoder), then Hummingbird's GET and HEAD answers (a HEAD's error too goes without its body)
+    /// and chats again, pipelined on one connection: each is framed right, so each parses whole
+    /// and in order; each chat held behind another is served from what was held.
+    @Test func streamedWholeAndHeadAnswersShareAConnection() async throws {
+        try await TestStack.with { s in
+            let body = TestStack.chatBody(model: "lucair/baseline", content: "streamed", stream: true)
+            let stream = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \(TestStack.adminKey)\r\n"
+                + "content-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n" + body
+            func head(_ path: String) -> String { "HEAD \(path) HTTP/1.1\r\nhost: x\r\n\r\n" }
+            let raw = stream + Self.chat("whole") + Self.get("/health") + head("/health") + head("/v1/nope") + Self.chat("after") + stream
+            let (answers, closed) = try await Self.exchange(s.url, raw, count: 7, bodiless: [3, 4])
+            #expect(answers.map(\.status) == [200, 200, 200, 200, 404, 200, 200])
+            #expect(!closed)
+            guard answers.count == 7 else { return }
+            for i in [0, 6] {
+                #expect(answers[i].headers["content-type"] == "text/event-stream")
+                #expect(answers[i].body.hasSuffix("data: [DONE]\n\n"), "\(answers[i].body)")
+            }
+            for i in [1, 5] { #expect((try JSON.parse(answers[i].body))["object"] == "chat.completion") }
+            #expect((try JSON.parse(answers[2].body))["status"] == "ok")
+            #expect(answers[3].body.isEmpty && answers[3].headers["content-length"] != nil)
         }
     }
 

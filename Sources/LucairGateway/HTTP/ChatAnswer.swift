@@ -9,22 +9,32 @@ enum ChatAnswer: Sendable {
     case stream(HTTPResponse, ChatService.OpenedStream)
 }
 
+/// What the chat endpoint reads from a request's head: taken from NIOHTTP1's head on the fast path
+/// (no conversion to HTTPTypes) and from Hummingbird's request on its route.
+struct ChatHead: Sendable {
+    var authorization: String?
+    var contentType: String?
+    var qualityBar: String?
+    var path: String
+}
+
 extension Routes {
     /// The chat completions endpoint with no server framework around it: the request's head, the
     /// client's address and the whole body (nil: over `max_body_bytes`) in, the answer out. Both
     /// `ChatFastPath` and Hummingbird's route call it, so the two cannot drift apart.
-    func chatAnswer(_ head: HTTPRequest, remoteAddress: SocketAddress?, body: ByteBuffer?, received: ContinuousClock.Instant) async -> ChatAnswer {
+    func chatAnswer(_ head: ChatHead, remoteAddress: SocketAddress?, body: ByteBuffer?, received: ContinuousClock.Instant) async -> ChatAnswer {
         var requestId: String?
         do {
-            let principal = try authenticate(head, remoteIP: remoteAddress?.ipAddress, endpoint: "chat.completions")
-            try checkJSONContentType(head.headerFields)
+            let principal = try authenticate(authorization: head.authorization, path: head.path, remoteIP: remoteAddress?.ipAddress,
+                                             endpoint: "chat.completions")
+            try checkJSONContentType(head.contentType)
             guard let body else { throw GatewayError.bodyTooLarge }
             let json = try parseJSON(body)
             let chat: ChatRequest
             do { chat = try ChatRequest.parse(json) } catch { throw GatewayError(error) }
             let id = APIKeys.timeOrderedId("req")
             requestId = id
-            let bar = try qualityBar(head.headerFields)
+            let bar = try qualityBar(head.qualityBar)
             if chat.stream {
                 let opened = try await gateway.chat.openStream(chat, principal: principal, requestId: id, qualityBar: bar)
                 var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]

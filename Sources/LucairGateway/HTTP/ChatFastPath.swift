@@ -1,14 +1,16 @@
 import Foundation
 import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 
-/// Serves `POST /v1/chat/completions` straight off the connection's pipeline, in front of
-/// Hummingbird's router: the body is gathered on the event loop, one task runs `Routes.chatAnswer`,
-/// and the answer is written back on the loop. Profiles showed Hummingbird's per-request machinery
-/// (the async channel's inbound stream and writer, the router, request and response wrappers) as a
-/// large share of Lucair's CPU per request; this path skips it for the one endpoint that carries
-/// the load. Every other request passes through untouched.
+/// Serves `POST /v1/chat/completions` straight off the connection's pipeline, right after NIO's
+/// request decoder and in front of Hummingbird (`LucairHTTP1Channel`): the body is gathered on the
+/// event loop, one task runs `Routes.chatAnswer`, and a whole answer is written back on the loop as
+/// bytes, head and body in one buffer, past NIO's response encoder. Profiles showed Hummingbird's
+/// per-request machinery (the async channel's inbound stream and writer, the router, request and
+/// response wrappers, the conversions between NIOHTTP1's and HTTPTypes' heads) as a large share of
+/// Lucair's CPU per request; this path skips it for the one endpoint that carries the load. Every
+/// other request passes through untouched.
 ///
 /// HTTP/1.1 allows pipelining, so answers must leave in request order: a chat request that arrives
 /// while Hummingbird still owes an answer goes to Hummingbird too (its route serves it the same
@@ -17,17 +19,17 @@ import NIOHTTPTypes
 /// Being first on the pipeline, it also answers `Expect: 100-continue` for every endpoint, and
 /// cancels the answering task when the client leaves.
 final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     enum State {
         case idle
         /// Passing a request's parts on to Hummingbird.
         case passing
         /// Gathering a chat request's body into `body`.
-        case reading(HTTPRequest, ContinuousClock.Instant)
+        case reading(HTTPRequestHead, ContinuousClock.Instant)
         case answering
     }
 
@@ -36,23 +38,42 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var state = State.idle
     /// The body being gathered; nil once it is over the limit (the rest is dropped, the answer is a 413).
     var body: ByteBuffer?
-    /// Requests passed to Hummingbird whose answer has not ended yet.
-    var owedByHummingbird = 0
+    /// Requests passed to Hummingbird whose answer has not ended yet, oldest first: true for a HEAD
+    /// request, whose answer must go without its body. (NIO's encoder drops it when paired with the
+    /// decoder, a pairing the fast path's answers, which bypass the encoder, rule out.)
+    var owedByHummingbird = CircularBuffer<Bool>()
+    var droppingBody = false
     /// What arrived while a chat request was read or answered, replayed once the answer is out:
     /// later requests, events (a graceful shutdown, the client's half-close) and, while answering,
     /// errors, on which Hummingbird, which knows nothing of the chat request, would close the
     /// connection under it. Reads pause once something is held (`read`), so this stays small.
-    enum Held { case part(HTTPRequestPart), event(Any), error(any Error) }
+    enum Held { case part(HTTPServerRequestPart), event(Any), error(any Error) }
     var held = CircularBuffer<Held>()
     var readPending = false
     var date = HTTPDate()
     /// The task answering the current chat request: cancelled when the client leaves, which
     /// cancels the upstream call (a long generation nobody will read stops costing GPU time).
     var answering: Task<Void, Never>?
+    /// The response encoder's context: a whole answer, already encoded, is written through it to the
+    /// socket. Nothing is lost by skipping the encoder, which keeps no state across answers here
+    /// (`LucairHTTP1Channel` does not pair it with the decoder).
+    var encoded: ChannelHandlerContext!
 
     init(routes: Routes) {
         self.routes = routes
         self.maxBody = routes.gateway.config.maxBodyBytes
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        encoded = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        encoded = nil  // the contexts would otherwise keep each other alive
+    }
+
+    var answeringNow: Bool {
+        if case .answering = state { true } else { false }
     }
 
     /// Reading or answering a chat request of its own.
@@ -67,7 +88,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         handle(unwrapInboundIn(data), context)
     }
 
-    private func handle(_ part: HTTPRequestPart, _ context: ChannelHandlerContext) {
+    private func handle(_ part: HTTPServerRequestPart, _ context: ChannelHandlerContext) {
         switch (state, part) {
         case (.answering, _):
             held.append(.part(part))
@@ -75,14 +96,14 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             // curl asks before sending a large body (an image in base64 passes 1 MB) and waits a
             // second for this before sending it anyway; Hummingbird does not answer it, so this
             // does, for every endpoint, when no earlier answer is still owed.
-            if owedByHummingbird == 0, head.headerFields[.expect]?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            if owedByHummingbird.isEmpty, head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
-            if owedByHummingbird == 0, head.method == .post, head.path == "/v1/chat/completions" {
+            if owedByHummingbird.isEmpty, head.method == .POST, head.uri == "/v1/chat/completions" {
                 state = .reading(head, .now)
                 body = context.channel.allocator.buffer(capacity: 0)
             } else {
-                owedByHummingbird += 1
+                owedByHummingbird.append(head.method == .HEAD)
                 state = .passing
                 context.fireChannelRead(wrapInboundOut(part))
             }
@@ -105,47 +126,46 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func answer(_ head: HTTPRequest, _ body: ByteBuffer?, _ received: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
+    private func answer(_ request: HTTPRequestHead, _ body: ByteBuffer?, _ received: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let routes = self.routes
         let address = context.channel.remoteAddress
-        let close = head.headerFields[.connection].map { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" } } ?? false
+        let close = !request.isKeepAlive
+        let head = ChatHead(authorization: request.headers.first(name: "authorization"), contentType: request.headers.first(name: "content-type"),
+                            qualityBar: request.headers.first(name: "x-lucair-quality-bar"), path: request.uri)
         answering = Task {
             switch await routes.chatAnswer(head, remoteAddress: address, body: body, received: received) {
             case .whole(let response, let bytes):
                 loop.execute {
                     let (me, context) = bound.value
-                    me.writeHead(response, contentLength: bytes.readableBytes, context)
-                    context.write(me.wrapOutboundOut(.body(bytes)), promise: nil)
+                    var out = context.channel.allocator.buffer(capacity: 1024 + bytes.readableBytes)
+                    out.writeHead(response, date: me.date.now(), framing: "content-length: \(bytes.readableBytes)")
+                    out.writeImmutableBuffer(bytes)
+                    me.encoded.write(NIOAny(IOData.byteBuffer(out)), promise: nil)
                     me.end(close: close, context)
                 }
             case .stream(let response, let opened):
                 loop.execute {
                     let (me, context) = bound.value
-                    me.writeHead(response, contentLength: nil, context)
-                    context.flush()
+                    var head = HTTPHeaders(response.headerFields.map { ($0.name.rawName, $0.value) })
+                    head.add(name: "date", value: me.date.now())
+                    head.add(name: "server", value: LucairApp.serverName)
+                    context.writeAndFlush(me.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status.code), headers: head))), promise: nil)
                 }
                 await routes.gateway.chat.pump(opened) { bytes in
                     try await loop.flatSubmit {
                         let (me, context) = bound.value
-                        return context.writeAndFlush(me.wrapOutboundOut(.body(ByteBuffer(bytes: bytes))))
+                        return context.writeAndFlush(me.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes)))))
                     }.get()
                 }
                 loop.execute {
                     let (me, context) = bound.value
+                    context.write(me.wrapOutboundOut(.end(nil)), promise: nil)  // the encoder's last chunk
                     me.end(close: close, context)
                 }
             }
         }
-    }
-
-    private func writeHead(_ response: HTTPResponse, contentLength: Int?, _ context: ChannelHandlerContext) {
-        var response = response
-        response.headerFields.append(HTTPField(name: .date, value: date.now()))  // names the answer does not carry yet
-        response.headerFields.append(HTTPField(name: .server, value: LucairApp.serverName))
-        if let contentLength { response.headerFields.append(HTTPField(name: .contentLength, value: String(contentLength))) }
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
     /// Ends the answer, then carries on with what waited behind it.
@@ -154,16 +174,18 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         answering = nil
         guard !close else {
             // Closed once the answer has left, not while its bytes still wait to be sent.
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            encoded.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer()))).whenComplete { _ in context.close(promise: nil) }
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.flush()
         guard context.channel.isActive else {  // nobody to answer: held requests are not served
             held.removeAll()
             return
         }
         let replaying = !held.isEmpty
-        while !held.isEmpty, !busy {
+        // Until a replayed chat request is being answered: one that is only being read takes its
+        // body and end from `held` too.
+        while !held.isEmpty, !answeringNow {
             switch held.removeFirst() {
             case .part(let part): handle(part, context)
             case .event(let event): context.fireUserInboundEventTriggered(event)
@@ -171,14 +193,24 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         if replaying { context.fireChannelReadComplete() }  // Hummingbird's async channel hands reads on at read-complete
-        if readPending, !busy {
+        if readPending, !answeringNow {
             readPending = false
             context.read()
         }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { owedByHummingbird = max(0, owedByHummingbird - 1) }
+        switch unwrapOutboundIn(data) {
+        case .head(let h) where h.status.code >= 200:  // 1xx heads are followed by the final one
+            droppingBody = owedByHummingbird.first ?? false
+        case .body where droppingBody:
+            promise?.succeed()
+            return
+        case .end:
+            if !owedByHummingbird.isEmpty { owedByHummingbird.removeFirst() }
+            droppingBody = false
+        default: break
+        }
         context.write(data, promise: promise)
     }
 
@@ -230,5 +262,30 @@ struct HTTPDate {
             text = "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
         }
         return text
+    }
+}
+
+extension ByteBuffer {
+    /// An HTTP/1.1 response head as NIO's encoder would write it, from HTTPTypes' fields (whose
+    /// values cannot hold CR or LF) plus the date, server and framing lines.
+    mutating func writeHead(_ response: HTTPResponse, date: String, framing: String) {
+        if response.status.code == 200 {
+            writeStaticString("HTTP/1.1 200 OK\r\n")
+        } else {
+            writeString("HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n")
+        }
+        for field in response.headerFields {
+            writeString(field.name.rawName)
+            writeStaticString(": ")
+            writeString(field.value)
+            writeStaticString("\r\n")
+        }
+        writeStaticString("date: ")
+        writeString(date)
+        writeStaticString("\r\nserver: ")
+        writeString(LucairApp.serverName)
+        writeStaticString("\r\n")
+        writeString(framing)
+        writeStaticString("\r\n\r\n")
     }
 }

@@ -32,12 +32,13 @@ struct Routes {
 
     /// The caller's principal, checked against the key's expiry, endpoint scope and IP allow-list.
     func authenticate(_ request: Request, _ context: LucairContext, endpoint: String) throws -> Principal {
-        try authenticate(request.head, remoteIP: context.remoteAddress?.ipAddress, endpoint: endpoint)
+        try authenticate(authorization: request.headers[.authorization], path: request.head.path,
+                         remoteIP: context.remoteAddress?.ipAddress, endpoint: endpoint)
     }
 
     /// `remoteIP` is formatted only for a key with an IP allow-list (`KeyScopes.allows(ip:)`).
-    func authenticate(_ head: HTTPRequest, remoteIP: @autoclosure () -> String?, endpoint: String) throws -> Principal {
-        guard let auth = head.headerFields[.authorization] else { throw GatewayError.missingKey }
+    func authenticate(authorization: String?, path: String?, remoteIP: @autoclosure () -> String?, endpoint: String) throws -> Principal {
+        guard let auth = authorization else { throw GatewayError.missingKey }
         let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
         guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
         if let exp = p.expiresAtMillis, exp <= Int64(Date().timeIntervalSince1970 * 1000) {
@@ -46,7 +47,7 @@ struct Routes {
         }
         guard p.scopes.allows(endpoint: endpoint) else {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "endpoint_not_allowed",
-                               message: "This API key may not call \(head.path ?? "this endpoint"). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
+                               message: "This API key may not call \(path ?? "this endpoint"). Its scopes allow: \(p.scopes.endpoints.joined(separator: ", ")).", origin: .client)
         }
         guard p.scopes.allows(ip: remoteIP()) else {
             throw GatewayError(status: 403, type: "invalid_request_error", code: "ip_not_allowed",
@@ -62,7 +63,11 @@ struct Routes {
     }
 
     func checkJSONContentType(_ headers: HTTPFields) throws {
-        let type = headers[.contentType]?.lowercased() ?? ""
+        try checkJSONContentType(headers[.contentType])
+    }
+
+    func checkJSONContentType(_ contentType: String?) throws {
+        let type = contentType?.lowercased() ?? ""
         guard type.hasPrefix("application/json") else {
             throw GatewayError.invalid("Content-Type must be application/json (got '\(type.isEmpty ? "none" : type)').", code: "unsupported_media_type", status: 415)
         }
@@ -82,7 +87,9 @@ struct Routes {
         let received = ContinuousClock.now
         let body: ByteBuffer?
         do { body = try await request.body.collect(upTo: gateway.config.maxBodyBytes) } catch let e as HTTPError where e.status == .contentTooLarge { body = nil }
-        switch await chatAnswer(request.head, remoteAddress: context.remoteAddress, body: body, received: received) {
+        let head = ChatHead(authorization: request.headers[.authorization], contentType: request.headers[.contentType],
+                            qualityBar: request.headers[.lucairQualityBar], path: request.head.path ?? "")
+        switch await chatAnswer(head, remoteAddress: context.remoteAddress, body: body, received: received) {
         case .whole(let head, let bytes):
             return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: bytes))
         case .stream(let head, let opened):
@@ -96,7 +103,11 @@ struct Routes {
 
     /// The per-request quality bar override, if sent.
     func qualityBar(_ headers: HTTPFields) throws -> Double? {
-        guard let v = headers[.lucairQualityBar] else { return nil }
+        try qualityBar(headers[.lucairQualityBar])
+    }
+
+    func qualityBar(_ header: String?) throws -> Double? {
+        guard let v = header else { return nil }
         guard let d = Double(v.trimmingCharacters(in: .whitespaces)), (0...1).contains(d) else {
             throw GatewayError.invalid("The x-lucair-quality-bar header must be a number between 0 and 1 (got '\(v)').", param: "x-lucair-quality-bar")
         }
