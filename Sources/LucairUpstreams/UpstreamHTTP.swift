@@ -22,7 +22,7 @@ struct UpstreamHTTP: Sendable {
         req.method = .POST
         req.headers.add(name: "content-type", value: "application/json")
         for (k, v) in headers { req.headers.add(name: k, value: v) }
-        req.body = .bytes(ByteBuffer(bytes: body.serialized()))
+        req.body = .bytes(ByteBuffer(bytes: body.serialized(sortingKeys: false)))
         let response: HTTPClientResponse
         do {
             let deadline = stream ? min(deployment.firstByteTimeoutMs, deployment.totalTimeoutMs) : deployment.totalTimeoutMs
@@ -52,7 +52,7 @@ struct UpstreamHTTP: Sendable {
         do {
             var h = HTTPHeaders([("content-type", "application/json")])
             h.add(contentsOf: headers)
-            request = try HTTPClient.Request(url: url, method: .POST, headers: h, body: .bytes(body.serialized()))
+            request = try HTTPClient.Request(url: url, method: .POST, headers: h, body: .bytes(body.serialized(sortingKeys: false)))
         } catch {
             throw UpstreamErrors.transport(error, deployment: deployment.name)
         }
@@ -71,7 +71,7 @@ struct UpstreamHTTP: Sendable {
     func postJSON(_ lean: KeepAliveClient, url: String, headers: [(String, String)], body: JSONValue, deployment d: Deployment) async throws -> JSONValue {
         let response: KeepAliveClient.Response
         do {
-            response = try await lean.post(url: url, headers: headers, body: body.serialized(),
+            response = try await lean.post(url: url, headers: headers, body: body.serialized(sortingKeys: false),
                                            connectTimeout: .milliseconds(Int64(d.connectTimeoutMs)), idleTimeout: .milliseconds(Int64(d.idleTimeoutMs)),
                                            deadline: .now() + .milliseconds(Int64(d.totalTimeoutMs)))
         } catch {

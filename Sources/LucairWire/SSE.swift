@@ -77,10 +77,10 @@ public struct SSEParser: Sendable {
 }
 
 extension JSONValue {
-    /// Appends `data: {json}\n\n`.
+    /// Appends `data: {json}\n\n` (keys unsorted: for clients, not for hashes or golden files).
     public func writeSSE(into out: inout [UInt8]) {
         out.append(contentsOf: "data: ".utf8)
-        write(into: &out)
+        write(into: &out, sortingKeys: false)
         out.append(contentsOf: [0x0A, 0x0A])
     }
 }

@@ -64,7 +64,9 @@ import Testing
                     #expect(admitted >= 60 && admitted <= 60 + fallbacks, "\(admitted) admitted with \(fallbacks) local fallbacks")
                 }
                 let health = try JSON.parse(try await two.get("/health", key: nil).body)
-                #expect(health["limits"]?["shared"] == true && health["limits"]?["shared_unreachable"] == false)
+                #expect(health["limits"]?["shared"] == true)
+                // A grant past its 250 ms bound marks the store unreachable until one answers in time.
+                if fallbacks == 0 { #expect(health["limits"]?["shared_unreachable"] == false) }
                 // A limit under 64 gets no blocks: every one of the 100 requests asked the store.
                 var trips = 0, seen = ""
                 for replica in [one, two] {
