@@ -20,18 +20,25 @@ public struct AutoRouter: Sendable {
 }
 
 extension Assessment {
-    public var json: JSONValue {
-        var probabilities: [String: JSONValue] = [:]
-        for t in Tier.allCases { probabilities[t.rawValue] = .double(Self.round(probability(t))) }
-        return [
-            "task": .string(task.rawValue), "reasoning": .string(reasoning.rawValue), "thinking": .bool(thinking),
-            "thinking_budget": thinkingBudget.map { .int($0) } ?? .null,
-            "expected_output_tokens": .int(expectedOutputTokens), "prompt_tokens": .int(promptTokens),
-            "language": .string(language), "turns": .int(turns), "has_tools": .bool(hasTools),
-            "carries_thinking": .bool(carriesThinking),
-            "score": .double(Self.round(score)), "p_baseline_ok": .double(Self.round(pWeakOK)),
-            "tier_probabilities": .object(probabilities),
-        ]
+    public var json: JSONValue { JSONWriter.value { write(into: &$0) } }
+
+    /// The assessment's members, straight to bytes (it goes into every `auto` answer).
+    public func write(into w: inout JSONWriter) {
+        w.field("task", task.rawValue)
+        w.field("reasoning", reasoning.rawValue)
+        w.field("thinking", thinking)
+        w.field("thinking_budget", thinkingBudget.map { .int($0) } ?? JSONValue.null)
+        w.field("expected_output_tokens", expectedOutputTokens)
+        w.field("prompt_tokens", promptTokens)
+        w.field("language", language)
+        w.field("turns", turns)
+        w.field("has_tools", hasTools)
+        w.field("carries_thinking", carriesThinking)
+        w.field("score", Self.round(score))
+        w.field("p_baseline_ok", Self.round(pWeakOK))
+        w.object("tier_probabilities") { w in
+            for t in Tier.allCases { w.field(t.rawValue, Self.round(probability(t))) }
+        }
     }
 
     /// Six decimals: enough to compare, short enough for a header.
@@ -39,8 +46,12 @@ extension Assessment {
 }
 
 extension RouteDecision {
-    public var json: JSONValue {
-        ["tier": .string(tier.rawValue), "reasons": .array(reasons.map { .string($0) }),
-         "confidence": .double(Assessment.round(confidence)), "quality_bar": .double(bar)]
+    public var json: JSONValue { JSONWriter.value { write(into: &$0) } }
+
+    public func write(into w: inout JSONWriter) {
+        w.field("tier", tier.rawValue)
+        w.field("reasons", JSONValue.array(reasons.map { .string($0) }))
+        w.field("confidence", Assessment.round(confidence))
+        w.field("quality_bar", bar)
     }
 }

@@ -137,7 +137,13 @@ import Testing
         let twoFull = await refusal(two.limiter, p)
         // Replica one still holds its 2: taken without asking the store.
         let before = one.limiter.sharedRoundTrips.load(ordering: .relaxed)
-        let kept = [try await one.limiter.admit(p, estimatedTokens: 10), try await one.limiter.admit(p, estimatedTokens: 10)]
+        var kept: [RateLimiter.Admission] = []
+        do {
+            for _ in 0..<2 { kept.append(try await one.limiter.admit(p, estimatedTokens: 10)) }
+        } catch let e as GatewayError where e.status == 429 && one.fallbacks + two.fallbacks > 0 {
+            // A grant past its bound (a loaded machine) was counted by its replica alone and took
+            // no slot from the store, so replica one may keep none to reuse: the premise is void.
+        }
         let keptTrips = one.limiter.sharedRoundTrips.load(ordering: .relaxed) - before
         let oneFull = await refusal(one.limiter, p)
         if one.fallbacks + two.fallbacks == 0 {  // else the designed fail-open counted some alone

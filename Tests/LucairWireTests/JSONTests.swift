@@ -28,6 +28,31 @@ import Testing
         #expect(v.jsonString == #"{"k":"a\u0001b\tc"}"#)
     }
 
+    /// The writer's bytes are the tree the same members make: commas between members only, nested
+    /// objects closed, strings escaped, doubles as `JSONValue.double` writes them.
+    @Test func writerBytesParseToTheSameTree() throws {
+        var w = JSONWriter()
+        w.object { w in
+            w.field("s", "quote \" and\nline")
+            w.object("empty") { _ in }
+            w.object("nested") { w in
+                w.field("i", 42)
+                w.field("n", Int64(-9_000_000_000))
+                w.object("deeper") { $0.field("b", false) }
+                w.field("d", 0.25)
+                w.field("inf", Double.infinity)
+            }
+            w.field("tree", ["a": [1, nil]] as JSONValue)
+        }
+        let expected: JSONValue = [
+            "s": "quote \" and\nline", "empty": [:],
+            "nested": ["i": 42, "n": .number("-9000000000"), "deeper": ["b": false], "d": .number("0.25"), "inf": nil],
+            "tree": ["a": [1, nil]],
+        ]
+        #expect(try JSON.parse(bytes: w.bytes) == expected)
+        #expect(JSONWriter.value { $0.field("k", true) } == ["k": true])
+    }
+
     @Test func intValueAcceptsIntegralNumbersOnly() {
         #expect(JSONValue.number("3").intValue == 3)
         #expect(JSONValue.number("3.0").intValue == 3)

@@ -28,12 +28,13 @@ public struct RouteExplain: Sendable {
     public var decision: RouteDecision
     public var routerVersion: String
 
-    public var json: JSONValue {
-        var o = decision.json
-        o["reason"] = .string(decision.reasons.joined(separator: ","))
-        o["assessment"] = assessment.json
-        o["router_version"] = .string(routerVersion)
-        return o
+    public var json: JSONValue { JSONWriter.value { write(into: &$0) } }
+
+    func write(into w: inout JSONWriter) {
+        decision.write(into: &w)
+        w.field("reason", decision.reasons.joined(separator: ","))
+        w.object("assessment") { assessment.write(into: &$0) }
+        w.field("router_version", routerVersion)
     }
 }
 
@@ -44,17 +45,42 @@ public struct Bill: Sendable {
     public var priceVersion: String
 
     /// The `lucair` extension object clients may read (OpenAI clients ignore it).
-    func extensionField(_ s: ServedBy) -> JSONValue {
-        [
-            "request_id": .string(s.requestId), "tier": .string(s.tier.rawValue), "model": .string(s.model),
-            "deployment": .string(s.deployment), "route": s.route?.json ?? ["reason": .string(s.reason)],
-            "usage": [
-                "input_tokens": .int(usage.inputTokens), "cached_input_tokens": .int(usage.cachedInputTokens),
-                "cache_write_tokens": .int(usage.cacheWriteTokens), "output_tokens": .int(usage.outputTokens),
-                "reasoning_tokens": .int(usage.reasoningTokens), "estimated": .bool(usage.estimated),
-            ],
-            "cost": ["nano_usd": .int(costNano), "usd": .string(Money.usdString(costNano)), "price_version": .string(priceVersion)],
-        ]
+    func extensionField(_ s: ServedBy) -> JSONValue { JSONWriter.value { writeExtension(s, into: &$0) } }
+
+    func writeExtension(_ s: ServedBy, into w: inout JSONWriter) {
+        w.field("request_id", s.requestId)
+        w.field("tier", s.tier.rawValue)
+        w.field("model", s.model)
+        w.field("deployment", s.deployment)
+        w.object("route") { w in
+            if let r = s.route { r.write(into: &w) } else { w.field("reason", s.reason) }
+        }
+        w.object("usage") { w in
+            w.field("input_tokens", usage.inputTokens)
+            w.field("cached_input_tokens", usage.cachedInputTokens)
+            w.field("cache_write_tokens", usage.cacheWriteTokens)
+            w.field("output_tokens", usage.outputTokens)
+            w.field("reasoning_tokens", usage.reasoningTokens)
+            w.field("estimated", usage.estimated)
+        }
+        w.object("cost") { w in
+            w.field("nano_usd", costNano)
+            w.field("usd", Money.usdString(costNano))
+            w.field("price_version", priceVersion)
+        }
+    }
+
+    /// A whole answer's body: the OpenAI object with the `lucair` member written in as bytes, not
+    /// built as a tree first.
+    func answerBody(_ openAI: JSONValue, _ s: ServedBy) -> [UInt8] {
+        var w = JSONWriter(capacity: 2048)
+        w.object { w in
+            if case .object(let members) = openAI {
+                for (k, v) in members where k != "lucair" { w.field(k, v) }
+            }
+            w.object("lucair") { writeExtension(s, into: &$0) }
+        }
+        return w.bytes
     }
 }
 
@@ -203,7 +229,8 @@ public final class ChatService: Sendable {
 
     // MARK: non-streaming
 
-    public func complete(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double? = nil) async throws -> (JSONValue, ServedBy, Bill) {
+    /// The answer's body (with the `lucair` member), who served it, and what it cost.
+    public func complete(_ request: ChatRequest, principal: Principal, requestId: String, qualityBar: Double? = nil) async throws -> ([UInt8], ServedBy, Bill) {
         var c = try await context(request, principal: principal, requestId: requestId, qualityBar: qualityBar)
         let env = envelope(c)
         let outcome: ((JSONValue, TokenUsage?), Deployment, DeploymentHealth.Lease)
@@ -226,8 +253,7 @@ public final class ChatService: Sendable {
         if c.metered.hold != nil { await meter.usage.stored(c.requestId) }
         var out = body
         out["usage"] = used.openAI
-        out["lucair"] = bill.extensionField(served)
-        return (out, served, bill)
+        return (bill.answerBody(out, served), served, bill)
     }
 
     // MARK: streaming

@@ -46,7 +46,7 @@ extension Routes {
             var headers: HTTPFields = [.contentType: "application/json"]
             served(servedBy, into: &headers)
             billed(bill, into: &headers)
-            let bytes = ByteBuffer(bytes: out.serialized(sortingKeys: false))
+            let bytes = ByteBuffer(bytes: out)
             overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
             return .whole(HTTPResponse(status: .ok, headerFields: headers), bytes)
         } catch where Task.isCancelled {
