@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTypes
+@testable import LucairGateway
 import LucairWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -123,6 +125,17 @@ import Testing
             #expect(answers.map(\.status) == [200])
             #expect(closed)
         }
+    }
+
+    /// Header lines keep every value but the bytes that could end the head early, and read back as
+    /// the same fields (Hummingbird's route for a pipelined chat takes them that way).
+    @Test func headerLinesCannotBreakTheHeadAndReadBackAsFields() {
+        var lines = HeaderLines()
+        lines.add(.lucairModel, "model\r\nx-injected: 1")
+        lines.add("x-ratelimit-limit-requests", "60")
+        #expect(String(decoding: lines.bytes, as: UTF8.self) == "x-lucair-model: model  x-injected: 1\r\nx-ratelimit-limit-requests: 60\r\n")
+        let fields = lines.fields
+        #expect(fields[.lucairModel] == "model  x-injected: 1" && fields[HTTPField.Name("x-ratelimit-limit-requests")!] == "60" && fields.count == 2)
     }
 
     /// An HTTP/1.0 request without keep-alive is answered whole, then the connection closes.

@@ -3,9 +3,11 @@ import LucairCore
 import LucairWire
 import NIOCore
 
-/// What `/v1/chat/completions` answers: a whole body, or a stream's head and the stream to pump.
+/// What `/v1/chat/completions` answers: a whole body (an error's, or a 200's with its headers
+/// already as HTTP/1 lines), or a stream's head and the stream to pump.
 enum ChatAnswer: Sendable {
     case whole(HTTPResponse, ByteBuffer)
+    case ok(HeaderLines, ByteBuffer)
     case stream(HTTPResponse, ChatService.OpenedStream)
 }
 
@@ -43,12 +45,13 @@ extension Routes {
                 return .stream(HTTPResponse(status: .ok, headerFields: headers), opened)
             }
             let (out, servedBy, bill) = try await gateway.chat.complete(chat, principal: principal, requestId: id, qualityBar: bar)
-            var headers: HTTPFields = [.contentType: "application/json"]
+            var headers = HeaderLines()
+            headers.add(.contentType, "application/json")
             served(servedBy, into: &headers)
             billed(bill, into: &headers)
             let bytes = ByteBuffer(bytes: out)
             overhead(since: received, upstream: servedBy.upstreamTime, timer: gateway.metrics.overheadComplete, into: &headers)
-            return .whole(HTTPResponse(status: .ok, headerFields: headers), bytes)
+            return .ok(headers, bytes)
         } catch where Task.isCancelled {
             return .whole(HTTPResponse(status: .init(code: 499)), ByteBuffer())  // the client left: nobody reads this
         } catch {

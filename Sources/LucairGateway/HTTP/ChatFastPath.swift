@@ -140,10 +140,17 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 loop.execute {
                     let (me, context) = bound.value
                     var out = context.channel.allocator.buffer(capacity: 1024 + bytes.readableBytes)
-                    out.writeHead(response, date: me.date.now(), framing: "content-length: \(bytes.readableBytes)")
-                    out.writeImmutableBuffer(bytes)
-                    me.encoded.write(NIOAny(IOData.byteBuffer(out)), promise: nil)
-                    me.end(close: close, context)
+                    out.writeStatusLine(response.status.code, response.status.reasonPhrase)
+                    for field in response.headerFields { out.writeHeaderLine(field.name.rawName, field.value) }
+                    me.writeAnswer(&out, bytes, close: close, context)
+                }
+            case .ok(let lines, let bytes):
+                loop.execute {
+                    let (me, context) = bound.value
+                    var out = context.channel.allocator.buffer(capacity: lines.bytes.count + 256 + bytes.readableBytes)
+                    out.writeStatusLine(200, "OK")
+                    out.writeBytes(lines.bytes)
+                    me.writeAnswer(&out, bytes, close: close, context)
                 }
             case .stream(let response, let opened):
                 loop.execute {
@@ -166,6 +173,18 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         }
+    }
+
+    /// A whole answer: the head begun in `out`, then Lucair's date, server and length lines and the
+    /// body, in one buffer written past the encoder.
+    private func writeAnswer(_ out: inout ByteBuffer, _ body: ByteBuffer, close: Bool, _ context: ChannelHandlerContext) {
+        out.writeHeaderLine("date", date.now())
+        out.writeHeaderLine("server", LucairApp.serverName)
+        out.writeHeaderLine("content-length", String(body.readableBytes))
+        out.writeStaticString("\r\n")
+        out.writeImmutableBuffer(body)
+        encoded.write(NIOAny(IOData.byteBuffer(out)), promise: nil)
+        end(close: close, context)
     }
 
     /// Ends the answer, then carries on with what waited behind it.
@@ -266,26 +285,19 @@ struct HTTPDate {
 }
 
 extension ByteBuffer {
-    /// An HTTP/1.1 response head as NIO's encoder would write it, from HTTPTypes' fields (whose
-    /// values cannot hold CR or LF) plus the date, server and framing lines.
-    mutating func writeHead(_ response: HTTPResponse, date: String, framing: String) {
-        if response.status.code == 200 {
+    mutating func writeStatusLine(_ code: Int, _ reason: String) {
+        if code == 200 {
             writeStaticString("HTTP/1.1 200 OK\r\n")
         } else {
-            writeString("HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)\r\n")
+            writeString("HTTP/1.1 \(code) \(reason)\r\n")
         }
-        for field in response.headerFields {
-            writeString(field.name.rawName)
-            writeStaticString(": ")
-            writeString(field.value)
-            writeStaticString("\r\n")
-        }
-        writeStaticString("date: ")
-        writeString(date)
-        writeStaticString("\r\nserver: ")
-        writeString(LucairApp.serverName)
+    }
+
+    /// HTTPTypes' values cannot hold CR or LF, nor can Lucair's own lines (`HeaderLines`).
+    mutating func writeHeaderLine(_ name: String, _ value: String) {
+        writeString(name)
+        writeStaticString(": ")
+        writeString(value)
         writeStaticString("\r\n")
-        writeString(framing)
-        writeStaticString("\r\n\r\n")
     }
 }

@@ -92,6 +92,8 @@ struct Routes {
         switch await chatAnswer(head, remoteAddress: context.remoteAddress, body: body, received: received) {
         case .whole(let head, let bytes):
             return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: bytes))
+        case .ok(let lines, let bytes):
+            return Response(status: .ok, headers: lines.fields, body: .init(byteBuffer: bytes))
         case .stream(let head, let opened):
             let service = gateway.chat
             return Response(status: head.status, headers: head.headerFields, body: ResponseBody { writer in
@@ -177,48 +179,49 @@ struct Routes {
 
     // The answer's own headers are appended, not set: setting searches the fields each time, and
     // these are new names (no duplicates: `served` leaves tier and reason to `explained` for `auto`).
-    func served(_ s: ServedBy, into h: inout HTTPFields) {
-        h.append(HTTPField(name: .lucairRequestId, value: s.requestId))
-        h.append(HTTPField(name: .lucairModel, value: s.model))
-        h.append(HTTPField(name: .lucairDeployment, value: s.deployment))
+    func served<H: HeaderSink>(_ s: ServedBy, into h: inout H) {
+        h.add(.lucairRequestId, s.requestId)
+        h.add(.lucairModel, s.model)
+        h.add(.lucairDeployment, s.deployment)
         if let r = s.route {
             explained(r, into: &h)
         } else {
-            h.append(HTTPField(name: .lucairTier, value: s.tier.rawValue))
-            h.append(HTTPField(name: .lucairRouteReason, value: s.reason))
+            h.add(.lucairTier, s.tier.rawValue)
+            h.add(.lucairRouteReason, s.reason)
         }
-        // Set, not appended: a key's and its tenant's limits may name the same header.
-        for (k, v) in s.rateLimitHeaders { if let name = HTTPField.Name(k) { h[name] = v } }
+        // A key's and its tenant's limits may name the same header: the last one stands.
+        let limits = s.rateLimitHeaders
+        for (i, (k, v)) in limits.enumerated() where !limits[(i + 1)...].contains(where: { $0.0 == k }) { h.add(k, v) }
     }
 
-    func explained(_ r: RouteExplain, into h: inout HTTPFields) {
-        h.append(HTTPField(name: .lucairTier, value: r.decision.tier.rawValue))
-        h.append(HTTPField(name: .lucairRouteReason, value: r.decision.reasons.joined(separator: ",")))
-        h.append(HTTPField(name: .lucairRouteScore, value: String(Assessment.round(r.assessment.score))))
-        h.append(HTTPField(name: .lucairRouteConfidence, value: String(Assessment.round(r.decision.confidence))))
-        h.append(HTTPField(name: .lucairRouteTask, value: r.assessment.task.rawValue))
-        h.append(HTTPField(name: .lucairRouteReasoning, value: r.assessment.reasoning.rawValue))
-        h.append(HTTPField(name: .lucairRouteBar, value: String(r.decision.bar)))
-        h.append(HTTPField(name: .lucairRouteP, value: String(Assessment.round(r.assessment.probability(r.decision.tier)))))
-        h.append(HTTPField(name: .lucairRouterVersion, value: r.routerVersion))
+    func explained<H: HeaderSink>(_ r: RouteExplain, into h: inout H) {
+        h.add(.lucairTier, r.decision.tier.rawValue)
+        h.add(.lucairRouteReason, r.decision.reasons.joined(separator: ","))
+        h.add(.lucairRouteScore, String(Assessment.round(r.assessment.score)))
+        h.add(.lucairRouteConfidence, String(Assessment.round(r.decision.confidence)))
+        h.add(.lucairRouteTask, r.assessment.task.rawValue)
+        h.add(.lucairRouteReasoning, r.assessment.reasoning.rawValue)
+        h.add(.lucairRouteBar, String(r.decision.bar))
+        h.add(.lucairRouteP, String(Assessment.round(r.assessment.probability(r.decision.tier))))
+        h.add(.lucairRouterVersion, r.routerVersion)
     }
 
     /// Lucair's own time on a request: from the handler's start to the answer being ready (or the
     /// stream's head), less the time spent waiting on upstreams. Header and histogram.
-    func overhead(since received: ContinuousClock.Instant, upstream: Duration, timer: Metrics.Timer, into h: inout HTTPFields) {
+    func overhead<H: HeaderSink>(since received: ContinuousClock.Instant, upstream: Duration, timer: Metrics.Timer, into h: inout H) {
         let own = max(.zero, ContinuousClock.now - received - upstream)
-        h.append(HTTPField(name: .lucairOverheadMicros, value: String(own.micros)))
+        h.add(.lucairOverheadMicros, String(own.micros))
         timer.recordNanoseconds(own.micros * 1000)
     }
 
-    func billed(_ b: Bill, into h: inout HTTPFields) {
-        h.append(HTTPField(name: .lucairCostUSD, value: Money.usdString(b.costNano)))
-        h.append(HTTPField(name: .lucairCostNano, value: String(b.costNano)))
-        h.append(HTTPField(name: .lucairInputTokens, value: String(b.usage.inputTokens)))
-        h.append(HTTPField(name: .lucairCachedInputTokens, value: String(b.usage.cachedInputTokens)))
-        h.append(HTTPField(name: .lucairCacheWriteTokens, value: String(b.usage.cacheWriteTokens)))
-        h.append(HTTPField(name: .lucairOutputTokens, value: String(b.usage.outputTokens)))
-        h.append(HTTPField(name: .lucairReasoningTokens, value: String(b.usage.reasoningTokens)))
-        h.append(HTTPField(name: .lucairEstimated, value: b.usage.estimated ? "true" : "false"))
+    func billed<H: HeaderSink>(_ b: Bill, into h: inout H) {
+        h.add(.lucairCostUSD, Money.usdString(b.costNano))
+        h.add(.lucairCostNano, String(b.costNano))
+        h.add(.lucairInputTokens, String(b.usage.inputTokens))
+        h.add(.lucairCachedInputTokens, String(b.usage.cachedInputTokens))
+        h.add(.lucairCacheWriteTokens, String(b.usage.cacheWriteTokens))
+        h.add(.lucairOutputTokens, String(b.usage.outputTokens))
+        h.add(.lucairReasoningTokens, String(b.usage.reasoningTokens))
+        h.add(.lucairEstimated, b.usage.estimated ? "true" : "false")
     }
 }
