@@ -56,8 +56,9 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var answering: Task<Void, Never>?
     /// The response encoder's context: a whole answer, already encoded, is written through it to the
     /// socket. Nothing is lost by skipping the encoder, which keeps no state across answers here
-    /// (`LucairHTTP1Channel` does not pair it with the decoder).
-    var encoded: ChannelHandlerContext!
+    /// (`LucairHTTP1Channel` does not pair it with the decoder). Nil once the connection is torn
+    /// down: an answer finished after that has nobody to go to.
+    var encoded: ChannelHandlerContext?
 
     init(routes: Routes) {
         self.routes = routes
@@ -183,7 +184,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         out.writeHeaderLine("content-length", String(body.readableBytes))
         out.writeStaticString("\r\n")
         out.writeImmutableBuffer(body)
-        encoded.write(NIOAny(IOData.byteBuffer(out)), promise: nil)
+        encoded?.write(NIOAny(IOData.byteBuffer(out)), promise: nil)
         end(close: close, context)
     }
 
@@ -193,7 +194,9 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         answering = nil
         guard !close else {
             // Closed once the answer has left, not while its bytes still wait to be sent.
-            encoded.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer()))).whenComplete { _ in context.close(promise: nil) }
+            if let encoded {
+                encoded.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer()))).whenComplete { _ in context.close(promise: nil) }
+            }
             return
         }
         context.flush()
