@@ -70,14 +70,15 @@ public struct Bill: Sendable {
         }
     }
 
-    /// A whole answer's body: the OpenAI object with the `lucair` member written in as bytes, not
-    /// built as a tree first.
+    /// A whole answer's body: the upstream's OpenAI object with the metered `usage` and the `lucair`
+    /// member written in as bytes, not inserted into the tree first.
     func answerBody(_ openAI: JSONValue, _ s: ServedBy) -> [UInt8] {
         var w = JSONWriter(capacity: 2048)
         w.object { w in
             if case .object(let members) = openAI {
-                for (k, v) in members where k != "lucair" { w.field(k, v) }
+                for (k, v) in members where k != "usage" && k != "lucair" { w.field(k, v) }
             }
+            w.field("usage", usage.openAI)
             w.object("lucair") { writeExtension(s, into: &$0) }
         }
         return w.bytes
@@ -251,9 +252,7 @@ public final class ChatService: Sendable {
         let served = servedBy(c, d)
         let bill = finish(c, deployment: d, usage: used, status: 200, errorType: nil, ttft: nil)
         if c.metered.hold != nil { await meter.usage.stored(c.requestId) }
-        var out = body
-        out["usage"] = used.openAI
-        return (bill.answerBody(out, served), served, bill)
+        return (bill.answerBody(body, served), served, bill)
     }
 
     // MARK: streaming
