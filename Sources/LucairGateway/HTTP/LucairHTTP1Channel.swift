@@ -22,10 +22,15 @@ struct LucairHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let encoder = HTTPResponseEncoder(configuration: .init())
+            // Hummingbird's own limits on a request's headers (`.http1()` passes the same).
+            let hb = HTTP1Channel.Configuration().httpDecoder
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = hb.maxHeaderFieldSize
+            limits.maxHeaderListSize = hb.maxHeaderListSize
+            limits.maxHeaderFieldCount = hb.maxHeaderFieldCount
             try channel.pipeline.syncOperations.addHandlers([
-                encoder,
-                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+                HTTPResponseEncoder(configuration: .init()),
+                ByteToMessageHandler(HTTPRequestDecoder(limitConfiguration: limits)),
                 ChatFastPath(routes: routes),
                 HTTP1ToHTTPServerCodec(secure: false),
                 HTTPConnectionStateHandler(idleTimeout: nil, logger: logger),
