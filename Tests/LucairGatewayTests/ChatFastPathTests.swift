@@ -133,7 +133,9 @@ import Testing
         var lines = HeaderLines()
         lines.add(.lucairModel, "model\r\nx-injected: 1")
         lines.add("x-ratelimit-limit-requests", "60")
-        #expect(String(decoding: lines.bytes, as: UTF8.self) == "x-lucair-model: model  x-injected: 1\r\nx-ratelimit-limit-requests: 60\r\n")
+        var written = ByteBuffer()
+        for (name, value) in lines.pairs { written.writeHeaderLine(name, value) }
+        #expect(String(buffer: written) == "x-lucair-model: model  x-injected: 1\r\nx-ratelimit-limit-requests: 60\r\n")
         let fields = lines.fields
         #expect(fields[.lucairModel] == "model  x-injected: 1" && fields[HTTPField.Name("x-ratelimit-limit-requests")!] == "60" && fields.count == 2)
     }

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import LucairCore
-import LucairGateway
+@testable import LucairGateway
 import LucairWire
 import NIOCore
 import Testing
@@ -138,6 +138,19 @@ extension TestStack {
             let bad = try await s.send("POST", "/admin/v1/tenants/\(tiny.id)/keys", ["scopes": ["tiers": ["platinum"]]], key: TestStack.adminKey)
             #expect(bad.status == 400 && bad.json["error"]?["param"] == "scopes.tiers")
         }
+    }
+
+    /// A key's and its tenant's limits name the same headers: an answer carries each once, the
+    /// later scope's value standing.
+    @Test func keyAndTenantLimitsGiveOneHeaderPerName() async throws {
+        let limiter = RateLimiter()
+        let p = Principal(tenantId: "ten_h", tenantName: "t", keyId: "key_h", lineageId: "key_h", role: "tenant",
+                          plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(rpm: 10, tpm: 1000),
+                          tenantLimits: Limits(rpm: 20, tpm: 2000), expiresAtMillis: nil)
+        let a = try await limiter.admit(p, estimatedTokens: 10)
+        let names = a.headers.map { $0.0 }
+        #expect(names.count == 6 && Set(names).count == 6, "\(a.headers)")
+        #expect(Set(a.headers.filter { $0.0.hasPrefix("x-ratelimit-limit-") }.map { $0.1 }).count == 2)  // one value each, from one scope
     }
 
     @Test func rateLimitsAnswer429WithOpenAIHeaders() async throws {

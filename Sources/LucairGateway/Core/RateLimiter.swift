@@ -95,10 +95,17 @@ public final class RateLimiter: Sendable {
     /// Gave up waiting for the shared store.
     struct DeadlinePassed: Error {}
 
-    /// True for the first caller only: who answers a `withDeadline` call.
-    final class FirstOnce: Sendable {
+    /// Who answers a `withDeadline` call (the first to ask), and its timer, cancelled when the
+    /// answer comes first.
+    final class DeadlineRace: Sendable {
         let taken = Atomic<Bool>(false)
+        let timer = Mutex<Scheduled<Void>?>(nil)
         func first() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
+        func arm(_ t: Scheduled<Void>) {
+            timer.withLock { $0 = t }
+            if taken.load(ordering: .acquiring) { t.cancel() }  // answered before the timer was stored
+        }
+        func disarm() { timer.withLock { $0?.cancel() } }
     }
 
     /// Runs `body` and returns its answer, or throws `DeadlinePassed` after `d` (a NIO timer) without
@@ -106,22 +113,22 @@ public final class RateLimiter: Sendable {
     /// when its task is cancelled), and an answer that comes after the deadline goes to `late`.
     static func withDeadline<T: Sendable>(_ d: Duration, late: @escaping @Sendable (T) -> Void = { _ in },
                                           _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let gate = FirstOnce()
+        let race = DeadlineRace()
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             let task = Task {
                 do {
                     let answer = try await body()
-                    if gate.first() { c.resume(returning: answer) } else { late(answer) }
+                    if race.first() { race.disarm(); c.resume(returning: answer) } else { late(answer) }
                 } catch {
-                    if gate.first() { c.resume(throwing: error) }
+                    if race.first() { race.disarm(); c.resume(throwing: error) }
                 }
             }
-            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(d.components.attoseconds / 1_000_000_000 + d.components.seconds * 1_000_000_000))) {
-                if gate.first() {
+            race.arm(MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(d.components.attoseconds / 1_000_000_000 + d.components.seconds * 1_000_000_000))) {
+                if race.first() {
                     task.cancel()  // a wait for a pooled connection ends here; a query in flight does not
                     c.resume(throwing: DeadlinePassed())
                 }
-            }
+            })
         }
     }
 
@@ -177,6 +184,12 @@ public final class RateLimiter: Sendable {
         return try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
             var headers: [(String, String)] = []
+            // One header per name: a later scope's (a key's and its tenant's limits name the same
+            // ones) replaces the earlier one's.
+            func put(_ h: [(String, String)]) {
+                headers.removeAll { old in h.contains { $0.0 == old.0 } }
+                headers += h
+            }
             for s in active {
                 var k = c[s.key] ?? Counter()
                 if k.minute != minute { k.minute = minute; k.requests = 0; k.tokens = 0 }
@@ -192,7 +205,7 @@ public final class RateLimiter: Sendable {
                         throw Self.limited("Rate limit reached for this \(s.label): \(rpm) requests per minute. Try again in \(resetSeconds)s.", retryAfter: resetSeconds,
                                            headers: [h[0], ("x-ratelimit-remaining-requests", "0"), h[2]])
                     }
-                    headers += h
+                    put(h)
                 }
                 if let tpm = l.tpm {
                     let h = [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens - estimatedTokens))),
@@ -201,7 +214,7 @@ public final class RateLimiter: Sendable {
                         throw Self.limited("Rate limit reached for this \(s.label): \(tpm) tokens per minute (this request needs about \(estimatedTokens); lower max_tokens or try again in \(resetSeconds)s).",
                                            retryAfter: resetSeconds, headers: [h[0], ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens))), h[2]])
                     }
-                    headers += h
+                    put(h)
                 }
             }
             for s in active {

@@ -2,6 +2,7 @@ import HTTPTypes
 import LucairCore
 import LucairWire
 import NIOCore
+import NIOHTTP1
 
 /// What `/v1/chat/completions` answers: a whole body (an error's, or a 200's with its headers
 /// already as HTTP/1 lines), or a stream's head and the stream to pump.
@@ -18,6 +19,20 @@ struct ChatHead: Sendable {
     var contentType: String?
     var qualityBar: String?
     var path: String
+
+    init(_ head: HTTPRequestHead) {
+        authorization = head.headers.first(name: "authorization")
+        contentType = head.headers.first(name: "content-type")
+        qualityBar = head.headers.first(name: HTTPField.Name.lucairQualityBar.rawName)
+        path = head.uri
+    }
+
+    init(_ head: HTTPRequest) {
+        authorization = head.headerFields[.authorization]
+        contentType = head.headerFields[.contentType]
+        qualityBar = head.headerFields[.lucairQualityBar]
+        path = head.path ?? ""
+    }
 }
 
 extension Routes {

@@ -133,26 +133,14 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let routes = self.routes
         let address = context.channel.remoteAddress
         let close = !request.isKeepAlive
-        let head = ChatHead(authorization: request.headers.first(name: "authorization"), contentType: request.headers.first(name: "content-type"),
-                            qualityBar: request.headers.first(name: "x-lucair-quality-bar"), path: request.uri)
+        let head = ChatHead(request)
         answering = Task {
             switch await routes.chatAnswer(head, remoteAddress: address, body: body, received: received) {
             case .whole(let response, let bytes):
-                loop.execute {
-                    let (me, context) = bound.value
-                    var out = context.channel.allocator.buffer(capacity: 1024 + bytes.readableBytes)
-                    out.writeStatusLine(response.status.code, response.status.reasonPhrase)
-                    for field in response.headerFields { out.writeHeaderLine(field.name.rawName, field.value) }
-                    me.writeAnswer(&out, bytes, close: close, context)
-                }
+                let fields = response.headerFields.lazy.map { ($0.name.rawName, $0.value) }
+                loop.execute { bound.value.0.writeAnswer(response.status.code, response.status.reasonPhrase, fields, bytes, close: close, bound.value.1) }
             case .ok(let lines, let bytes):
-                loop.execute {
-                    let (me, context) = bound.value
-                    var out = context.channel.allocator.buffer(capacity: lines.bytes.count + 256 + bytes.readableBytes)
-                    out.writeStatusLine(200, "OK")
-                    out.writeBytes(lines.bytes)
-                    me.writeAnswer(&out, bytes, close: close, context)
-                }
+                loop.execute { bound.value.0.writeAnswer(200, "OK", lines.pairs, bytes, close: close, bound.value.1) }
             case .stream(let response, let opened):
                 loop.execute {
                     let (me, context) = bound.value
@@ -176,9 +164,13 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// A whole answer: the head begun in `out`, then Lucair's date, server and length lines and the
-    /// body, in one buffer written past the encoder.
-    private func writeAnswer(_ out: inout ByteBuffer, _ body: ByteBuffer, close: Bool, _ context: ChannelHandlerContext) {
+    /// A whole answer: status line, the answer's headers, Lucair's date, server and length lines
+    /// and the body, in one buffer written past the encoder.
+    private func writeAnswer(_ code: Int, _ reason: String, _ headers: some Sequence<(String, String)>, _ body: ByteBuffer,
+                             close: Bool, _ context: ChannelHandlerContext) {
+        var out = context.channel.allocator.buffer(capacity: 1536 + body.readableBytes)
+        out.writeStatusLine(code, reason)
+        for (name, value) in headers { out.writeHeaderLine(name, value) }
         out.writeHeaderLine("date", date.now())
         out.writeHeaderLine("server", LucairApp.serverName)
         out.writeHeaderLine("content-length", String(body.readableBytes))
@@ -296,7 +288,7 @@ extension ByteBuffer {
         }
     }
 
-    /// HTTPTypes' values cannot hold CR or LF, nor can Lucair's own lines (`HeaderLines`).
+    /// HTTPTypes' values cannot hold CR or LF, nor can `HeaderLines`' values.
     mutating func writeHeaderLine(_ name: String, _ value: String) {
         writeString(name)
         writeStaticString(": ")

@@ -12,38 +12,25 @@ extension HTTPFields: HeaderSink {
     mutating func add(_ name: String, _ value: String) { if let n = HTTPField.Name(name) { append(HTTPField(name: n, value: value)) } }
 }
 
-/// Headers rendered once as HTTP/1 lines (`name: value\r\n`): the fast path writes them as they are,
-/// where building HTTPTypes' fields and then encoding them cost a few percent of the CPU per
-/// request. Names are Lucair's own; a CR, LF or NUL in a value (none of Lucair's carry one) becomes
-/// a space, so no value can end the head early.
+/// A whole chat answer's headers as plain name and value pairs, which the fast path writes
+/// straight into the answer's buffer (`ByteBuffer.writeHeaderLine`): building HTTPTypes' fields and
+/// then encoding them cost a few percent of the CPU per request. Names are Lucair's own; a CR, LF
+/// or NUL in a value (none of Lucair's carry one) becomes a space, so no value can end the head early.
 struct HeaderLines: HeaderSink, Sendable {
-    private(set) var bytes: [UInt8] = []
+    private(set) var pairs: [(String, String)] = []
 
-    init() { bytes.reserveCapacity(1024) }
+    init() { pairs.reserveCapacity(32) }
 
     mutating func add(_ name: HTTPField.Name, _ value: String) { add(name.rawName, value) }
 
     mutating func add(_ name: String, _ value: String) {
-        bytes.append(contentsOf: name.utf8)
-        bytes.append(UInt8(ascii: ":"))
-        bytes.append(UInt8(ascii: " "))
-        let start = bytes.count
-        bytes.append(contentsOf: value.utf8)
-        if bytes[start...].contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) {
-            for i in start..<bytes.count where bytes[i] == 13 || bytes[i] == 10 || bytes[i] == 0 { bytes[i] = 32 }
-        }
-        bytes.append(13)
-        bytes.append(10)
+        func breaks(_ b: UInt8) -> Bool { b == 13 || b == 10 || b == 0 }
+        let safe = value.utf8.contains(where: breaks) ? String(decoding: value.utf8.map { breaks($0) ? 32 : $0 }, as: UTF8.self) : value
+        pairs.append((name, safe))
     }
 
     /// The same headers as HTTPTypes' fields (Hummingbird's route for pipelined chats).
     var fields: HTTPFields {
-        var out = HTTPFields()
-        for line in bytes.split(separator: 10) {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
-                  let name = HTTPField.Name(String(decoding: line[..<colon], as: UTF8.self)) else { continue }
-            out.append(HTTPField(name: name, value: String(decoding: line[(colon + 2)...].dropLast(), as: UTF8.self)))  // ": " … "\r"
-        }
-        return out
+        HTTPFields(pairs.compactMap { name, value in HTTPField.Name(name).map { HTTPField(name: $0, value: value) } })
     }
 }

@@ -87,9 +87,7 @@ struct Routes {
         let received = ContinuousClock.now
         let body: ByteBuffer?
         do { body = try await request.body.collect(upTo: gateway.config.maxBodyBytes) } catch let e as HTTPError where e.status == .contentTooLarge { body = nil }
-        let head = ChatHead(authorization: request.headers[.authorization], contentType: request.headers[.contentType],
-                            qualityBar: request.headers[.lucairQualityBar], path: request.head.path ?? "")
-        switch await chatAnswer(head, remoteAddress: context.remoteAddress, body: body, received: received) {
+        switch await chatAnswer(ChatHead(request.head), remoteAddress: context.remoteAddress, body: body, received: received) {
         case .whole(let head, let bytes):
             return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: bytes))
         case .ok(let lines, let bytes):
@@ -189,9 +187,7 @@ struct Routes {
             h.add(.lucairTier, s.tier.rawValue)
             h.add(.lucairRouteReason, s.reason)
         }
-        // A key's and its tenant's limits may name the same header: the last one stands.
-        let limits = s.rateLimitHeaders
-        for (i, (k, v)) in limits.enumerated() where !limits[(i + 1)...].contains(where: { $0.0 == k }) { h.add(k, v) }
+        for (k, v) in s.rateLimitHeaders { h.add(k, v) }  // one per name (`RateLimiter.admit`)
     }
 
     func explained<H: HeaderSink>(_ r: RouteExplain, into h: inout H) {
