@@ -210,7 +210,9 @@ def fake_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpst
 LEDGER_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"  # RFC 8032 test 1
 
 
-def lucair_config(fake_port: int, tmp: Path) -> str:
+def lucair_config(fake_port: int, tmp: Path, serve: str = "breaker_cool_down_ms = 1000") -> str:
+    """`serve`: the [serve] table's lines. By default a breaker the tests open (they make the fake
+    fail) is probed again after a second."""
     return f"""\
 [server]
 listen = "127.0.0.1:0"
@@ -220,6 +222,8 @@ url = "sqlite://{tmp}/lucair.sqlite"
 admin_key = "{ADMIN_KEY}"
 [ledger]
 signing_key = "{LEDGER_KEY}"
+[serve]
+{serve}
 [[tiers.baseline.deployments]]
 name = "fake-local"
 kind = "openai_compatible"

@@ -16,11 +16,8 @@ from e2e_helpers import ADMIN_KEY, httpx
 def storm_config(fake_port: int, tmp: Path) -> str:
     """The e2e config (fake-local, fake-haiku) with 4 slots on fake-local, a second local engine
     (local-2), a Fast deployment nothing listens on (haiku-down), and quick breakers."""
-    return lucair_config(fake_port, tmp).replace('name = "fake-local"', 'name = "fake-local"\ncapacity = 4') + f"""
-[serve]
-spill_wait_ms = 50
-breaker_failures = 3
-breaker_cool_down_ms = 2000
+    serve = "spill_wait_ms = 50\nbreaker_failures = 3\nbreaker_cool_down_ms = 2000"
+    return lucair_config(fake_port, tmp, serve).replace('name = "fake-local"', 'name = "fake-local"\ncapacity = 4') + f"""
 [[tiers.baseline.deployments]]
 name = "local-2"
 kind = "openai_compatible"
