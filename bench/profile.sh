@@ -18,8 +18,8 @@ start_fake --chunks 16
 start_lucair_as_tenant
 body='{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
 url="http://127.0.0.1:$lport/v1/chat/completions"
-BODY=$body KEY=$tenant_key LABEL=warm CONC=16 wrk -t1 -c16 -d2s -s bench/peers/wrk-json.lua "$url" > /dev/null
+BODY=$body KEY=$tenant_key LABEL=warm CONC=${CONC:-16} wrk -t1 -c${CONC:-16} -d2s -s bench/peers/wrk-json.lua "$url" > /dev/null
 perf record "${flags[@]}" -o "$out.data" -p "$lpid" -- sleep 6 > /dev/null 2>&1 &
 perfpid=$!
-BODY=$body KEY=$tenant_key LABEL=lucair CONC=16 wrk -t1 -c16 -d6s -s bench/peers/wrk-json.lua "$url" | tail -1
+BODY=$body KEY=$tenant_key LABEL=lucair CONC=${CONC:-16} wrk -t1 -c${CONC:-16} -d6s -s bench/peers/wrk-json.lua "$url" | tail -1
 wait "$perfpid" || true

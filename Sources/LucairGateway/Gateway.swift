@@ -56,7 +56,7 @@ public final class Gateway: Sendable {
         refresher = KeyRefresher(storage: storage, ring: keys, plans: config.plans, intervalMs: config.keyRefreshMs, logger: logger)
         tenancy = Tenancy(storage: storage, plans: config.plans, refresher: refresher)
         metrics = GatewayMetrics()
-        usage = UsageWriter(storage: storage, logger: logger)
+        usage = UsageWriter(storage: storage, logger: logger, metrics: metrics)
         ledger = LedgerService(storage: storage, signingKeyHex: config.ledgerSigningKey, intervalSeconds: config.checkpointIntervalSeconds, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient, deployments: config.deployments + config.embeddings, configuration: httpConfig)
@@ -164,6 +164,7 @@ public final class Gateway: Sendable {
             metrics.gauge("lucair_deployment_draining", [("deployment", d.name)], d.draining ? 1 : 0)
             metrics.gauge("lucair_deployment_engine_busy", [("deployment", d.name)], d.engineBusy ? 1 : 0)
         }
+        metrics.gauge("lucair_usage_pending", [], usage.pending)
         if limiter.shared != nil {
             // Requests that waited on the shared limits store (the rest were served from blocks),
             // and requests counted by this replica alone because the store did not answer.

@@ -186,6 +186,30 @@ import Testing
         }
     }
 
+    /// The usage writer shows on /metrics what an operator needs when metering falls behind: each
+    /// batch's commit time and size, the records stored and dropped, and what still waits.
+    @Test func usageWriterReportsItsCommits() async throws {
+        try await TestStack.with { s in
+            for i in 0..<3 {
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "lucair/baseline", content: "metered \(i)"))
+                #expect(r.status == 200)
+            }
+            await s.gateway.usage.flush()
+            let metrics = try await s.get("/metrics", key: nil).body
+            let lines = metrics.split(separator: "\n")
+            func value(_ name: String) -> Double? {
+                lines.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            #expect(value("lucair_usage_records_stored_total") == 3)
+            #expect(value("lucair_usage_records_dropped_total") == 0)
+            #expect(value("lucair_usage_batch_records_sum") == 3)
+            let commits = try #require(value("lucair_usage_commit_seconds_count"))
+            #expect(commits >= 1 && commits <= 3)
+            #expect(value("lucair_usage_batch_records_count") == commits)
+            #expect(value("lucair_usage_pending") == 0)
+        }
+    }
+
     /// SIGTERM (a graceful shutdown) ends every background service at once: none may wait out
     /// its own interval (the memory trimmer's 30 s sleep once held every shutdown for 30 s).
     @Test func gracefulShutdownIsPrompt() async throws {

@@ -21,7 +21,18 @@ public final class GatewayMetrics: Sendable {
             .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
             .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100),
         ]
+        // A usage batch's transaction: a few hundred microseconds for tens of records; seconds mean
+        // the disk or the database is in trouble.
+        f.durationHistogramBuckets["lucair_usage_commit_seconds"] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2.5),
+        ]
+        f.valueHistogramBuckets["lucair_usage_batch_records"] = [1, 4, 16, 64, 256, 1024, 4096]
         factory = f
+        usageCommit = Metrics.Timer(label: "lucair_usage_commit_seconds", factory: f)
+        usageBatch = Recorder(label: "lucair_usage_batch_records", factory: f)
+        usageStored = CoreMetrics.Counter(label: "lucair_usage_records_stored_total", factory: f)
+        usageDropped = CoreMetrics.Counter(label: "lucair_usage_records_dropped_total", factory: f)
         overheadComplete = Metrics.Timer(label: "lucair_overhead_seconds", dimensions: [("kind", "complete")], factory: f)
         overheadStreamOpen = Metrics.Timer(label: "lucair_overhead_seconds", dimensions: [("kind", "stream_open")], factory: f)
     }
@@ -29,6 +40,14 @@ public final class GatewayMetrics: Sendable {
     /// Lucair's own time on a request (handler time less upstream time): a whole non-streaming
     /// answer, or a stream up to its head.
     public let overheadComplete, overheadStreamOpen: Metrics.Timer
+
+    /// The usage writer (UsageWriter): how long each batch's transaction took and how many records
+    /// it carried, records stored, and records given up on after the writer's retries. A commit
+    /// keeps a core busy for its whole duration: at low load, the requests that overlap one are
+    /// the slowest (docs/benchmarks.md, session 12).
+    public let usageCommit: Metrics.Timer
+    public let usageBatch: Recorder
+    public let usageStored, usageDropped: CoreMetrics.Counter
 
     /// The handles every served request updates, made once per (endpoint, tier, model) instead of
     /// looked up in the registry (name checks, a lock, label hashing) nine times per request.

@@ -13,6 +13,7 @@ import Synchronization
 public final class UsageWriter: Service, Sendable {
     let storage: any Storage
     let logger: Logger
+    let metrics: GatewayMetrics?
     let buffer = Mutex<[UsageRecord]>([])
     /// Records whose answer waits until they are stored (prepaid: money moved): registered by
     /// `record(_:durable:)`, marked stored by the writer, awaited by `stored`.
@@ -27,9 +28,10 @@ public final class UsageWriter: Service, Sendable {
     /// Set once `run` has returned: nothing will be written any more, so nobody may wait for it.
     let stopped = Atomic<Bool>(false)
 
-    public init(storage: any Storage, logger: Logger) {
+    public init(storage: any Storage, logger: Logger, metrics: GatewayMetrics? = nil) {
         self.storage = storage
         self.logger = logger
+        self.metrics = metrics
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -168,13 +170,20 @@ public final class UsageWriter: Service, Sendable {
         }
         for attempt in 1...5 {
             do {
+                let started = ContinuousClock.now
                 try await storage.insertUsage(batch)
+                if let metrics {
+                    metrics.usageCommit.recordNanoseconds((ContinuousClock.now - started).micros * 1000)
+                    metrics.usageBatch.record(batch.count)
+                    metrics.usageStored.increment(by: batch.count)
+                }
                 return
             } catch {
                 logger.error("usage write failed; retrying", metadata: ["attempt": "\(attempt)", "records": "\(batch.count)", "error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }
+        metrics?.usageDropped.increment(by: batch.count)
         logger.critical("usage records dropped after 5 attempts: storage is failing", metadata: ["records": "\(batch.count)", "first_request_id": "\(batch.first?.requestId ?? "")"])
     }
 }
