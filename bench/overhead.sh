@@ -46,6 +46,14 @@ for c in 1 16 64; do
   run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency "$c" --body "$sbody" --stream --label lucair-stream >> "$results"
   r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
 done
+# Open loop: a steady PACED_RATE requests/s (default 1,000) over 16 connections, well below what
+# either target sustains, so the added latency is Lucair's own time plus its interference, not
+# queueing behind a saturated CPU (the closed loop above measures that).
+paced=${PACED_RATE:-1000}
+for round in 1 2 3; do
+  run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency 16 --rate "$paced" --body "$body" --label "paced-direct-$round" >> "$results"
+  run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency 16 --rate "$paced" --body "$body" --label "paced-lucair-$round" >> "$results"
+done
 # Lucair's CPU per request: utime + stime across a run at 16 connections, without warm-up, so
 # every request the CPU paid for is counted.
 t0=$(tree_ticks "$lpid")
@@ -65,7 +73,7 @@ for c in 1 16; do
 done
 sleep 2
 after=$(rss)
-python3 - "$results" "$idle" "$peak" "$after" <<'PY'
+python3 - "$results" "$idle" "$peak" "$after" "$paced" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {(r["label"], r["concurrency"]): r for r in rows}
@@ -75,6 +83,14 @@ for mode, d, l in [("non-streaming (total)", "direct", "lucair"), ("streaming (t
     for c in (1, 16, 64):
         a, b = by[(d, c)], by[(l, c)]
         print(f"| {mode} | {c} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['rps']:.0f} | {b['rps']:.0f} | {a['failed']+b['failed']} |")
+print()
+print(f"Open loop, {sys.argv[5]} requests/s over 16 connections (three rounds, direct and Lucair alternated):")
+print()
+print("| round | direct p50 / p99 (µs) | via Lucair p50 / p99 (µs) | **added p50 / p99 (µs)** | failed |")
+print("|---|---|---|---|---|")
+for i in (1, 2, 3):
+    a, b = by[(f"paced-direct-{i}", 16)], by[(f"paced-lucair-{i}", 16)]
+    print(f"| {i} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['failed']+b['failed']} |")
 print()
 cpu, r = by[("cpu", 16)], by[("cpu-run", 16)]
 print(f"Lucair CPU per non-streaming request at concurrency 16: {cpu['ticks'] * 1_000_000 // cpu['hz'] // max(1, r['ok'])} µs")
