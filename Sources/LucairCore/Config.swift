@@ -5,6 +5,10 @@ public struct LucairConfig: Sendable {
     public var port: Int = 8080
     public var maxBodyBytes: Int = 8 * 1024 * 1024
     public var logLevel: String = "info"
+    /// On SIGTERM, how long answers still in flight (long streams) may go on before their
+    /// connections are closed and what they delivered is metered. Below the orchestrator's own
+    /// limit (Kubernetes kills after 30 s), so Lucair ends them, not SIGKILL.
+    public var shutdownGraceMs: Int = 25_000
     /// `sqlite://PATH`, `sqlite::memory:` or `postgres://user:pass@host:port/db`.
     public var storageURL: String = "sqlite://.lucair/lucair.sqlite"
     /// The bootstrap operator key (`LUCAIR_ADMIN_KEY` overrides). Stored hashed.

@@ -89,7 +89,7 @@ public enum ConfigLoader {
             guard case .object(let top) = root else { throw fail("", "expected a TOML document") }
             try known(top, ["server", "storage", "auth", "tiers", "embeddings", "prices", "engines", "plans", "router", "ledger", "billing", "serve"], "")
             if let s = try obj(top["server"], "server") {
-                try known(s, ["listen", "max_body_bytes", "log_level"], "server")
+                try known(s, ["listen", "max_body_bytes", "log_level", "shutdown_grace_ms"], "server")
                 if let listen = try str(s, "listen", "server") {
                     guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
                         throw fail("server.listen", "expected HOST:PORT such as \"127.0.0.1:8080\", found \"\(listen)\"")
@@ -99,6 +99,7 @@ public enum ConfigLoader {
                 }
                 c.maxBodyBytes = try int(s, "max_body_bytes", "server", min: 1024) ?? c.maxBodyBytes
                 c.logLevel = try str(s, "log_level", "server") ?? c.logLevel
+                c.shutdownGraceMs = try int(s, "shutdown_grace_ms", "server", min: 0) ?? c.shutdownGraceMs
             }
             if let s = try obj(top["storage"], "storage") {
                 try known(s, ["url", "url_env"], "storage")

@@ -20,6 +20,8 @@ public final class Gateway: Sendable {
     public let storage: any Storage
     public let keys: KeyRing
     public let usage: UsageWriter
+    /// Chat answers `ChatFastPath` runs outside Hummingbird's tasks; the usage writer's last drain waits for them.
+    let answersInFlight = AnswersInFlight()
     public let metrics: GatewayMetrics
     public let chat: ChatService
     let embeddings: EmbeddingsService
@@ -56,7 +58,7 @@ public final class Gateway: Sendable {
         refresher = KeyRefresher(storage: storage, ring: keys, plans: config.plans, intervalMs: config.keyRefreshMs, logger: logger)
         tenancy = Tenancy(storage: storage, plans: config.plans, refresher: refresher)
         metrics = GatewayMetrics()
-        usage = UsageWriter(storage: storage, logger: logger, metrics: metrics)
+        usage = UsageWriter(storage: storage, logger: logger, metrics: metrics) { [answersInFlight] in await answersInFlight.ended(within: .seconds(5)) }
         ledger = LedgerService(storage: storage, signingKeyHex: config.ledgerSigningKey, intervalSeconds: config.checkpointIntervalSeconds, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient, deployments: config.deployments + config.embeddings, configuration: httpConfig)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 @testable import LucairGateway
+import LucairStorage
 import LucairWire
 import NIOConcurrencyHelpers
 import NIOCore
@@ -195,6 +196,54 @@ import Testing
             let metrics = try await s.get("/metrics", key: nil).body
             #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("lucair_requests_total{") && $0.contains("status=\"499\"") })
         }
+    }
+
+    /// A graceful shutdown waits for answers in flight only `shutdown_grace_ms`: a stream still
+    /// going then is cut (its connection closed, its upstream call cancelled), the process exits
+    /// well before the stream would have ended, and what the stream delivered is metered as cut by
+    /// the shutdown (503), not left unbilled.
+    @Test func aStreamStillGoingWhenTheShutdownGraceEndsIsCutAndMetered() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucair-grace-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var requestId: String?
+        var shutdownStarted = ContinuousClock.now
+        var reader: Task<String, any Error>?
+        try await TestStack.with(storageURL: "sqlite://\(dir)/lucair.sqlite", tweak: { t, _ in
+            t.replacingOccurrences(of: "max_body_bytes = 65536", with: "max_body_bytes = 65536\nshutdown_grace_ms = 300")
+        }) { s in
+            let channel = try await Self.connect(s.url)
+            // 100 chunks 100 ms apart: about 10 s if nobody cuts it.
+            let body = TestStack.chatBody(model: "ministral-8b", content: "x [fake chunks=100 chunk_delay_ms=100]", stream: true)
+            let raw = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \(TestStack.adminKey)\r\n"
+                + "content-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n" + body
+            let (heads, headSeen) = AsyncStream.makeStream(of: String.self)
+            // Reads until the server closes the connection; the client never leaves on its own.
+            reader = Task {
+                try await channel.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(string: raw))
+                    var text = ""
+                    for try await chunk in inbound {
+                        text += String(buffer: chunk)
+                        // The role chunk and two with text: something was delivered.
+                        if text.components(separatedBy: "data: {").count > 3 { headSeen.yield(text) }
+                    }
+                    headSeen.finish()
+                    return text
+                }
+            }
+            var it = heads.makeAsyncIterator()
+            let head = try #require(await it.next())
+            requestId = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-lucair-request-id:") }?
+                .split(separator: ":").last?.trimmingCharacters(in: .whitespaces)
+            shutdownStarted = .now  // returning starts the graceful shutdown, with the stream going
+        }
+        #expect(ContinuousClock.now - shutdownStarted < .seconds(6), "the shutdown waited for the 10 s stream")
+        let text = try #require(try await reader?.value)
+        #expect(!text.contains("[DONE]"), "the stream ended by itself")
+        let id = try #require(requestId)
+        let record = try #require(try await SQLiteStorage(path: "\(dir)/lucair.sqlite").usage(requestId: id))
+        #expect(record.status == 503 && record.errorType == "server_shutting_down", "\(record)")
+        #expect(record.outputTokens > 0 && record.estimated, "\(record)")
     }
 
     /// `Expect: 100-continue` (curl sends it before a large body) is answered at once, on the chat

@@ -92,6 +92,9 @@ public final class ChatService: Sendable {
     let providers: Providers
     let meter: Meter
     public let router: AutoRouter
+    /// Set once a graceful shutdown's grace period has ended with answers in flight: their
+    /// connections are closed, and they are metered as cut by the shutdown, not by their clients.
+    let shuttingDown = Atomic<Bool>(false)
 
     init(catalog: ModelCatalog, providers: Providers, meter: Meter, router: AutoRouter) {
         self.catalog = catalog
@@ -326,10 +329,7 @@ public final class ChatService: Sendable {
             try? await write(out)
         }
         clientGone = clientGone || Task.isCancelled
-        if clientGone {
-            status = 499
-            errorType = "client_closed_request"
-        }
+        if clientGone { (status, errorType) = abandoned }
         // The slot is free once the upstream call is over; a mid-stream break counts against the deployment.
         meter.health.release(s.lease, status == 200 || clientGone ? .success(latency: (ttft ?? (ContinuousClock.now - s.lease.started))) : .failure(retryAfter: nil))
         // Complete usage only when the upstream finished; otherwise count what was delivered.
@@ -353,6 +353,12 @@ public final class ChatService: Sendable {
 
     // MARK: metering
 
+    /// The status an answer nobody will read is metered with: the client left, or the shutdown's
+    /// grace period ended (`ChatFastPath.armShutdownDeadline`).
+    var abandoned: (Int, String) {
+        shuttingDown.load(ordering: .relaxed) ? (503, "server_shutting_down") : (499, "client_closed_request")
+    }
+
     /// Meters a request that got no answer. Besides `GatewayError`, only cancellation reaches here:
     /// the client left (ChatFastPath cancels its task, and the upstream call with it). As for a
     /// stream the client leaves, once an upstream was asked its prompt is billed, estimated.
@@ -362,7 +368,8 @@ public final class ChatService: Sendable {
             finish(c, deployment: d, usage: TokenUsage(), status: e.status, errorType: e.code ?? e.type, ttft: nil)
         } else {
             let input = c.upstreamTime > .zero ? TokenEstimator.promptTokens(c.request) : 0
-            finish(c, deployment: d, usage: TokenUsage(input: input, estimated: true), status: 499, errorType: "client_closed_request", ttft: nil)
+            let (status, errorType) = abandoned
+            finish(c, deployment: d, usage: TokenUsage(input: input, estimated: true), status: status, errorType: errorType, ttft: nil)
         }
     }
 

@@ -29,11 +29,20 @@ public final class KeyRefresher: Service, Sendable {
     public var lastError: String? { state.withLock { $0.lastError } }
 
     /// Reloads unconditionally (start-up, and after this replica changed something).
+    ///
+    /// A poll and a reload after a revocation may overlap: whichever read the older version must
+    /// not load last, or the revoked key would work again on this replica until the next poll. The
+    /// version is read before the keys (a change and its version bump commit together), so keys
+    /// read under a version are at least that recent.
     public func reload() async throws {
         let version = try await storage.keysVersion()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        ring.load(keys: try await storage.activeKeys(nowMillis: now), tenants: try await storage.tenants(), plans: plans)
-        state.withLock { $0 = (version, nil) }
+        let keys = try await storage.activeKeys(nowMillis: now), tenants = try await storage.tenants()
+        state.withLock { s in
+            guard version >= s.version else { return }
+            ring.load(keys: keys, tenants: tenants, plans: plans)
+            s = (version, nil)
+        }
     }
 
     public func run() async throws {

@@ -14,6 +14,9 @@ public final class UsageWriter: Service, Sendable {
     let storage: any Storage
     let logger: Logger
     let metrics: GatewayMetrics?
+    /// Awaited on shutdown before the last drain: requests still finishing record their usage
+    /// after the HTTP server has stopped (their connections closed, their tasks metering).
+    let producersEnded: @Sendable () async -> Void
     let buffer = Mutex<[UsageRecord]>([])
     /// Records whose answer waits until they are stored (prepaid: money moved): registered by
     /// `record(_:durable:)`, marked stored by the writer, awaited by `stored`.
@@ -28,10 +31,11 @@ public final class UsageWriter: Service, Sendable {
     /// Set once `run` has returned: nothing will be written any more, so nobody may wait for it.
     let stopped = Atomic<Bool>(false)
 
-    public init(storage: any Storage, logger: Logger, metrics: GatewayMetrics? = nil) {
+    public init(storage: any Storage, logger: Logger, metrics: GatewayMetrics? = nil, producersEnded: @escaping @Sendable () async -> Void = {}) {
         self.storage = storage
         self.logger = logger
         self.metrics = metrics
+        self.producersEnded = producersEnded
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -92,6 +96,7 @@ public final class UsageWriter: Service, Sendable {
             // transaction (the chain heads, the pages it rewrites, the WAL sync): at a few thousand
             // requests a second, batches of ~100 cost a fraction of batches of ~10.
             for await _ in wake { await drain(gathering: true) }
+            await producersEnded()
             await drain(gathering: false)
         } onGracefulShutdown: {
             self.wakeContinuation.finish()
@@ -185,5 +190,21 @@ public final class UsageWriter: Service, Sendable {
         }
         metrics?.usageDropped.increment(by: batch.count)
         logger.critical("usage records dropped after 5 attempts: storage is failing", metadata: ["records": "\(batch.count)", "first_request_id": "\(batch.first?.requestId ?? "")"])
+    }
+}
+
+/// A count of chat answers running in tasks of their own (`ChatFastPath`): on shutdown the HTTP
+/// server stops once its connections are closed, while an answer cut with its connection is still
+/// metering; the usage writer waits for this count to reach zero before its last drain.
+final class AnswersInFlight: Sendable {
+    let count = Atomic<Int>(0)
+
+    func began() { count.add(1, ordering: .relaxed) }
+    func ended() { count.subtract(1, ordering: .relaxed) }
+
+    /// Returns once no answer is in flight, or after `limit`.
+    func ended(within limit: Duration) async {
+        let end = ContinuousClock.now + limit
+        while count.load(ordering: .relaxed) > 0, ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(5)) }
     }
 }

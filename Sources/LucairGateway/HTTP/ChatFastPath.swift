@@ -59,6 +59,9 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// (`LucairHTTP1Channel` does not pair it with the decoder). Nil once the connection is torn
     /// down: an answer finished after that has nobody to go to.
     var encoded: ChannelHandlerContext?
+    /// Armed by a graceful shutdown that finds an answer in flight: when `shutdown_grace_ms` ends
+    /// first, the connection is closed, which cancels the answer like a client leaving.
+    var shutdownDeadline: Scheduled<Void>?
 
     init(routes: Routes) {
         self.routes = routes
@@ -134,7 +137,10 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let address = context.channel.remoteAddress
         let close = !request.isKeepAlive
         let head = ChatHead(request)
+        let inFlight = routes.gateway.answersInFlight
+        inFlight.began()
         answering = Task {
+            defer { inFlight.ended() }
             switch await routes.chatAnswer(head, remoteAddress: address, body: body, received: received) {
             case .whole(let response, let bytes):
                 let fields = response.headerFields.lazy.map { ($0.name.rawName, $0.value) }
@@ -236,6 +242,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        shutdownDeadline?.cancel()
         answering?.cancel()
         context.fireChannelInactive()
     }
@@ -244,7 +251,25 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         // A client whose input ends while it waits has left, as nginx and Go's server read it (the
         // channel allows half-closure, so a close arrives as this event first).
         if let e = event as? ChannelEvent, e == .inputClosed { answering?.cancel() }
+        if event is ChannelShouldQuiesceEvent { armShutdownDeadline(context) }
         if busy { held.append(.event(event)) } else { context.fireUserInboundEventTriggered(event) }
+    }
+
+    /// A graceful shutdown (SIGTERM) waits for answers in flight, but not for ever: a long stream
+    /// would otherwise hold the process until the orchestrator kills it, losing the usage of every
+    /// answer still going. An idle connection needs nothing: Hummingbird closes it.
+    func armShutdownDeadline(_ context: ChannelHandlerContext) {
+        if case .idle = state { return }
+        guard shutdownDeadline == nil else { return }
+        let gateway = routes.gateway
+        let channel = context.channel
+        shutdownDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(gateway.config.shutdownGraceMs))) {
+            guard channel.isActive else { return }
+            gateway.chat.shuttingDown.store(true, ordering: .relaxed)
+            gateway.logger.warning("shutdown grace ended with an answer in flight: closing its connection",
+                                   metadata: ["shutdown_grace_ms": "\(gateway.config.shutdownGraceMs)"])
+            channel.close(promise: nil)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
