@@ -58,7 +58,7 @@ public final class Gateway: Sendable {
         refresher = KeyRefresher(storage: storage, ring: keys, plans: config.plans, intervalMs: config.keyRefreshMs, logger: logger)
         tenancy = Tenancy(storage: storage, plans: config.plans, refresher: refresher)
         metrics = GatewayMetrics()
-        usage = UsageWriter(storage: storage, logger: logger, metrics: metrics) { [answersInFlight] in await answersInFlight.ended(within: .seconds(5)) }
+        usage = UsageWriter(storage: storage, logger: logger, metrics: metrics) { [answersInFlight] in await answersInFlight.allEnded(within: .seconds(5)) }
         ledger = LedgerService(storage: storage, signingKeyHex: config.ledgerSigningKey, intervalSeconds: config.checkpointIntervalSeconds, logger: logger)
         catalog = ModelCatalog(deployments: config.deployments)
         providers = Providers(client: httpClient, deployments: config.deployments + config.embeddings, configuration: httpConfig)

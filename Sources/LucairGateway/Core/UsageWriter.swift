@@ -203,7 +203,7 @@ final class AnswersInFlight: Sendable {
     func ended() { count.subtract(1, ordering: .relaxed) }
 
     /// Returns once no answer is in flight, or after `limit`.
-    func ended(within limit: Duration) async {
+    func allEnded(within limit: Duration) async {
         let end = ContinuousClock.now + limit
         while count.load(ordering: .relaxed) > 0, ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(5)) }
     }

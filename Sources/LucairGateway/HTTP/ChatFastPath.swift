@@ -259,7 +259,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// would otherwise hold the process until the orchestrator kills it, losing the usage of every
     /// answer still going. An idle connection needs nothing: Hummingbird closes it.
     func armShutdownDeadline(_ context: ChannelHandlerContext) {
-        if case .idle = state { return }
+        if case .idle = state, owedByHummingbird.isEmpty { return }
         guard shutdownDeadline == nil else { return }
         let gateway = routes.gateway
         let channel = context.channel
