@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where Lucair's CPU goes: perf on `lucair serve` (a tenant key, limits, `auto`, ledger metering on,
-# as bench/lib.sh starts it) while `wrk -t1 -c16` drives non-streaming requests for 6 s.
+# as bench/lib.sh starts it) while `wrk -t1 -cN` (N = CONC, default 16) drives non-streaming requests for 6 s.
 # Writes OUT.data; read it with `perf report -i OUT.data --children --sort symbol` (or
 # `--no-children --sort dso` for the split by library). perf slows Lucair down: its figures are
 # shares of Lucair's CPU, not throughput.
