@@ -199,15 +199,17 @@ import Testing
     }
 
     /// A graceful shutdown waits for answers in flight only `shutdown_grace_ms`: a stream still
-    /// going then is cut (its connection closed, its upstream call cancelled), the process exits
-    /// well before the stream would have ended, and what the stream delivered is metered as cut by
-    /// the shutdown (503), not left unbilled.
+    /// going then ends with an error event and a whole answer still awaited becomes a 503, both
+    /// `server_shutting_down`; their connections close and their upstream calls are cancelled, the
+    /// process exits well before the stream would have ended, and what the stream delivered is
+    /// metered as cut by the shutdown (503), not left unbilled.
     @Test func aStreamStillGoingWhenTheShutdownGraceEndsIsCutAndMetered() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucair-grace-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var requestId: String?
         var shutdownStarted = ContinuousClock.now
         var reader: Task<String, any Error>?
+        var wholeReader: Task<String, any Error>?
         try await TestStack.with(storageURL: "sqlite://\(dir)/lucair.sqlite", tweak: { t, _ in
             t.replacingOccurrences(of: "max_body_bytes = 65536", with: "max_body_bytes = 65536\nshutdown_grace_ms = 300")
         }) { s in
@@ -231,6 +233,18 @@ import Testing
                     return text
                 }
             }
+            // A whole answer the upstream takes 3 s to give (the fake itself waits that long to shut down).
+            let whole = try await Self.connect(s.url)
+            let slow = TestStack.chatBody(model: "ministral-8b", content: "x [fake latency_ms=3000]")
+            wholeReader = Task {
+                try await whole.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(string: "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \(TestStack.adminKey)\r\n"
+                        + "content-type: application/json\r\ncontent-length: \(slow.utf8.count)\r\n\r\n" + slow))
+                    var text = ""
+                    for try await chunk in inbound { text += String(buffer: chunk) }
+                    return text
+                }
+            }
             var it = heads.makeAsyncIterator()
             let head = try #require(await it.next())
             requestId = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-lucair-request-id:") }?
@@ -239,7 +253,9 @@ import Testing
         }
         #expect(ContinuousClock.now - shutdownStarted < .seconds(6), "the shutdown waited for the 10 s stream")
         let text = try #require(try await reader?.value)
-        #expect(!text.contains("[DONE]"), "the stream ended by itself")
+        #expect(!text.contains("[DONE]") && text.contains("server_shutting_down"), "\(text.suffix(300))")
+        let wholeText = try #require(try await wholeReader?.value)
+        #expect(wholeText.hasPrefix("HTTP/1.1 503") && wholeText.contains("\"code\":\"server_shutting_down\""), "\(wholeText)")
         let id = try #require(requestId)
         let record = try #require(try await SQLiteStorage(path: "\(dir)/lucair.sqlite").usage(requestId: id))
         #expect(record.status == 503 && record.errorType == "server_shutting_down", "\(record)")

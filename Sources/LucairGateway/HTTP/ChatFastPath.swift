@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import LucairCore
+import LucairWire
 import NIOCore
 import NIOHTTP1
 
@@ -62,6 +64,10 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Armed by a graceful shutdown that finds an answer in flight: when `shutdown_grace_ms` ends
     /// first, the connection is closed, which cancels the answer like a client leaving.
     var shutdownDeadline: Scheduled<Void>?
+    /// The current answer is a stream whose head is out: it can only be ended with an error event.
+    var streamHeadSent = false
+    /// The shutdown's grace ended: the connection is closing, and the answer's task writes nothing more.
+    var closingForShutdown = false
 
     init(routes: Routes) {
         self.routes = routes
@@ -150,19 +156,23 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             case .stream(let response, let opened):
                 loop.execute {
                     let (me, context) = bound.value
+                    guard !me.closingForShutdown else { return }
                     var head = HTTPHeaders(response.headerFields.map { ($0.name.rawName, $0.value) })
                     head.add(name: "date", value: me.date.now())
                     head.add(name: "server", value: LucairApp.serverName)
                     context.writeAndFlush(me.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status.code), headers: head))), promise: nil)
+                    me.streamHeadSent = true
                 }
                 await routes.gateway.chat.pump(opened) { bytes in
                     try await loop.flatSubmit {
                         let (me, context) = bound.value
+                        guard !me.closingForShutdown else { return loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
                         return context.writeAndFlush(me.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes)))))
                     }.get()
                 }
                 loop.execute {
                     let (me, context) = bound.value
+                    guard !me.closingForShutdown else { return }
                     context.write(me.wrapOutboundOut(.end(nil)), promise: nil)  // the encoder's last chunk
                     me.end(close: close, context)
                 }
@@ -174,6 +184,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// and the body, in one buffer written past the encoder.
     private func writeAnswer(_ code: Int, _ reason: String, _ headers: some Sequence<(String, String)>, _ body: ByteBuffer,
                              close: Bool, _ context: ChannelHandlerContext) {
+        guard !closingForShutdown else { return }
         var out = context.channel.allocator.buffer(capacity: 1536 + body.readableBytes)
         out.writeStatusLine(code, reason)
         for (name, value) in headers { out.writeHeaderLine(name, value) }
@@ -190,6 +201,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func end(close: Bool, _ context: ChannelHandlerContext) {
         state = .idle
         answering = nil
+        streamHeadSent = false
         guard !close else {
             // Closed once the answer has left, not while its bytes still wait to be sent.
             if let encoded {
@@ -261,15 +273,44 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func armShutdownDeadline(_ context: ChannelHandlerContext) {
         if case .idle = state, owedByHummingbird.isEmpty { return }
         guard shutdownDeadline == nil else { return }
-        let gateway = routes.gateway
-        let channel = context.channel
-        shutdownDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(gateway.config.shutdownGraceMs))) {
-            guard channel.isActive else { return }
-            gateway.chat.shuttingDown.store(true, ordering: .relaxed)
-            gateway.logger.warning("shutdown grace ended with an answer in flight: closing its connection",
-                                   metadata: ["shutdown_grace_ms": "\(gateway.config.shutdownGraceMs)"])
-            channel.close(promise: nil)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        shutdownDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(routes.gateway.config.shutdownGraceMs))) {
+            let (me, context) = bound.value
+            me.endForShutdown(context)
         }
+    }
+
+    /// The grace period is over: the client is told (a 503 it may retry elsewhere, or an error event
+    /// ending its stream) when this path is answering, and the connection closes. Closing cancels
+    /// the answer's task, which meters what was delivered as cut by the shutdown.
+    func endForShutdown(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let gateway = routes.gateway
+        gateway.chat.shuttingDown.store(true, ordering: .relaxed)
+        gateway.logger.warning("shutdown grace ended with an answer in flight: closing its connection",
+                               metadata: ["shutdown_grace_ms": "\(gateway.config.shutdownGraceMs)"])
+        let e = GatewayError(status: 503, type: "server_error", code: "server_shutting_down",
+                             message: "This Lucair replica is shutting down and ended the request. Retry it.", retryable: true)
+        var last = ByteBuffer()
+        if answeringNow, streamHeadSent {
+            var event: [UInt8] = []
+            e.openAIBody.writeSSE(into: &event)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: event)))), promise: nil)
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        } else if answeringNow {
+            let body = ByteBuffer(bytes: e.openAIBody.serialized(sortingKeys: false))
+            last = context.channel.allocator.buffer(capacity: 256 + body.readableBytes)
+            last.writeStatusLine(503, "Service Unavailable")
+            last.writeHeaderLine("content-type", "application/json")
+            last.writeHeaderLine("connection", "close")
+            last.writeHeaderLine("content-length", String(body.readableBytes))
+            last.writeStaticString("\r\n")
+            last.writeImmutableBuffer(body)
+        }
+        closingForShutdown = true
+        answering?.cancel()
+        guard let encoded else { return context.close(promise: nil) }
+        encoded.writeAndFlush(NIOAny(IOData.byteBuffer(last))).whenComplete { _ in context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
