@@ -62,7 +62,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// down: an answer finished after that has nobody to go to.
     var encoded: ChannelHandlerContext?
     /// Armed by a graceful shutdown that finds an answer in flight: when `shutdown_grace_ms` ends
-    /// first, the connection is closed, which cancels the answer like a client leaving.
+    /// first, `endForShutdown` ends the answer and closes the connection.
     var shutdownDeadline: Scheduled<Void>?
     /// The current answer is a stream whose head is out: it can only be ended with an error event.
     var streamHeadSent = false
@@ -180,11 +180,17 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// A whole answer: status line, the answer's headers, Lucair's date, server and length lines
-    /// and the body, in one buffer written past the encoder.
+    /// A whole answer written past the encoder.
     private func writeAnswer(_ code: Int, _ reason: String, _ headers: some Sequence<(String, String)>, _ body: ByteBuffer,
                              close: Bool, _ context: ChannelHandlerContext) {
         guard !closingForShutdown else { return }
+        encoded?.write(NIOAny(IOData.byteBuffer(encode(code, reason, headers, body, context))), promise: nil)
+        end(close: close, context)
+    }
+
+    /// Status line, the answer's headers, Lucair's date, server and length lines and the body, in one buffer.
+    private func encode(_ code: Int, _ reason: String, _ headers: some Sequence<(String, String)>, _ body: ByteBuffer,
+                        _ context: ChannelHandlerContext) -> ByteBuffer {
         var out = context.channel.allocator.buffer(capacity: 1536 + body.readableBytes)
         out.writeStatusLine(code, reason)
         for (name, value) in headers { out.writeHeaderLine(name, value) }
@@ -193,8 +199,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         out.writeHeaderLine("content-length", String(body.readableBytes))
         out.writeStaticString("\r\n")
         out.writeImmutableBuffer(body)
-        encoded?.write(NIOAny(IOData.byteBuffer(out)), promise: nil)
-        end(close: close, context)
+        return out
     }
 
     /// Ends the answer, then carries on with what waited behind it.
@@ -298,14 +303,8 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: event)))), promise: nil)
             context.write(wrapOutboundOut(.end(nil)), promise: nil)
         } else if answeringNow {
-            let body = ByteBuffer(bytes: e.openAIBody.serialized(sortingKeys: false))
-            last = context.channel.allocator.buffer(capacity: 256 + body.readableBytes)
-            last.writeStatusLine(503, "Service Unavailable")
-            last.writeHeaderLine("content-type", "application/json")
-            last.writeHeaderLine("connection", "close")
-            last.writeHeaderLine("content-length", String(body.readableBytes))
-            last.writeStaticString("\r\n")
-            last.writeImmutableBuffer(body)
+            last = encode(503, "Service Unavailable", [("content-type", "application/json"), ("connection", "close")],
+                          ByteBuffer(bytes: e.openAIBody.serialized(sortingKeys: false)), context)
         }
         closingForShutdown = true
         answering?.cancel()
