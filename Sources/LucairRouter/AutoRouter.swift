@@ -20,8 +20,6 @@ public struct AutoRouter: Sendable {
 }
 
 extension Assessment {
-    public var json: JSONValue { JSONWriter.value { write(into: &$0) } }
-
     /// The assessment's members, straight to bytes (it goes into every `auto` answer).
     public func write(into w: inout JSONWriter) {
         w.field("task", task.rawValue)
@@ -46,8 +44,6 @@ extension Assessment {
 }
 
 extension RouteDecision {
-    public var json: JSONValue { JSONWriter.value { write(into: &$0) } }
-
     public func write(into w: inout JSONWriter) {
         w.field("tier", tier.rawValue)
         w.field("reasons", JSONValue.array(reasons.map { .string($0) }))

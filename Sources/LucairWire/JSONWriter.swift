@@ -30,12 +30,7 @@ public struct JSONWriter {
         JSONValue.writeString(value, into: &bytes)
     }
 
-    public mutating func field(_ key: String, _ value: Int) {
-        self.key(key)
-        bytes.append(contentsOf: String(value).utf8)
-    }
-
-    public mutating func field(_ key: String, _ value: Int64) {
+    public mutating func field(_ key: String, _ value: some BinaryInteger) {
         self.key(key)
         bytes.append(contentsOf: String(value).utf8)
     }

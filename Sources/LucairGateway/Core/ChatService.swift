@@ -356,7 +356,8 @@ public final class ChatService: Sendable {
     /// The status an answer nobody will read is metered with: the client left, or the shutdown's
     /// grace period ended (`ChatFastPath.armShutdownDeadline`).
     var abandoned: (Int, String) {
-        shuttingDown.load(ordering: .relaxed) ? (503, "server_shutting_down") : (499, "client_closed_request")
+        let e = GatewayError.shuttingDown
+        return shuttingDown.load(ordering: .relaxed) ? (e.status, e.code!) : (499, "client_closed_request")
     }
 
     /// Meters a request that got no answer. Besides `GatewayError`, only cancellation reaches here:

@@ -178,7 +178,7 @@ public final class UsageWriter: Service, Sendable {
                 let started = ContinuousClock.now
                 try await storage.insertUsage(batch)
                 if let metrics {
-                    metrics.usageCommit.recordNanoseconds((ContinuousClock.now - started).micros * 1000)
+                    metrics.usageCommit.recordMicroseconds((ContinuousClock.now - started).micros)
                     metrics.usageBatch.record(batch.count)
                     metrics.usageStored.increment(by: batch.count)
                 }

@@ -202,18 +202,19 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         return out
     }
 
+    /// Closes the connection once what was written has left (not while its bytes still wait to be
+    /// sent), after `last` (already encoded) if given.
+    private func closeAfterWrites(_ context: ChannelHandlerContext, last: ByteBuffer = ByteBuffer()) {
+        guard let encoded else { return context.close(promise: nil) }
+        encoded.writeAndFlush(NIOAny(IOData.byteBuffer(last))).whenComplete { _ in context.close(promise: nil) }
+    }
+
     /// Ends the answer, then carries on with what waited behind it.
     private func end(close: Bool, _ context: ChannelHandlerContext) {
         state = .idle
         answering = nil
         streamHeadSent = false
-        guard !close else {
-            // Closed once the answer has left, not while its bytes still wait to be sent.
-            if let encoded {
-                encoded.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer()))).whenComplete { _ in context.close(promise: nil) }
-            }
-            return
-        }
+        guard !close else { return closeAfterWrites(context) }
         context.flush()
         guard context.channel.isActive else {  // nobody to answer: held requests are not served
             held.removeAll()
@@ -294,8 +295,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         gateway.chat.shuttingDown.store(true, ordering: .relaxed)
         gateway.logger.warning("shutdown grace ended with an answer in flight: closing its connection",
                                metadata: ["shutdown_grace_ms": "\(gateway.config.shutdownGraceMs)"])
-        let e = GatewayError(status: 503, type: "server_error", code: "server_shutting_down",
-                             message: "This Lucair replica is shutting down and ended the request. Retry it.", retryable: true)
+        let e = GatewayError.shuttingDown
         var last = ByteBuffer()
         if answeringNow, streamHeadSent {
             var event: [UInt8] = []
@@ -303,13 +303,13 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: event)))), promise: nil)
             context.write(wrapOutboundOut(.end(nil)), promise: nil)
         } else if answeringNow {
-            last = encode(503, "Service Unavailable", [("content-type", "application/json"), ("connection", "close")],
-                          ByteBuffer(bytes: e.openAIBody.serialized(sortingKeys: false)), context)
+            let (head, body) = e.answer(requestId: nil)  // as any error answer, and the connection closes
+            let fields = head.headerFields.map { ($0.name.rawName, $0.value) } + [("connection", "close")]
+            last = encode(head.status.code, head.status.reasonPhrase, fields, body, context)
         }
         closingForShutdown = true
         answering?.cancel()
-        guard let encoded else { return context.close(promise: nil) }
-        encoded.writeAndFlush(NIOAny(IOData.byteBuffer(last))).whenComplete { _ in context.close(promise: nil) }
+        closeAfterWrites(context, last: last)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -32,6 +32,10 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 extension GatewayError {
     static let bodyTooLarge = GatewayError.invalid(
         "The request body is too large. Send a smaller body, or ask the operator to raise server.max_body_bytes.", code: "request_too_large", status: 413)
+    /// A request the shutdown's grace period ended (`ChatFastPath.endForShutdown`): another replica may serve it.
+    static let shuttingDown = GatewayError(
+        status: 503, type: "server_error", code: "server_shutting_down",
+        message: "This Lucair replica is shutting down and ended the request. Retry it.", retryable: true)
     static let internalError = GatewayError(
         status: 500, type: "server_error", code: "internal_error", message: "Lucair hit an internal error. The request id in x-lucair-request-id helps the operator find it.")
 
