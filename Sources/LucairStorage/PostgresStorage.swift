@@ -15,6 +15,9 @@ public final class PostgresStorage: Storage, SharedLimits {
     let limitsClient: PostgresClient
     let logger: Logger
     let runTask: Task<Void, Never>
+    /// How the limit counters' connections show in `pg_stat_activity`.
+    public static let limitsApplicationName = "lucair-limits"
+    public static let warmLimitConnections = 2
 
     public init(url: String, logger: Logger) throws {
         guard let u = URLComponents(string: url), let host = u.host else {
@@ -25,9 +28,14 @@ public final class PostgresStorage: Storage, SharedLimits {
             host: host, port: u.port ?? 5432, username: u.user ?? "postgres", password: u.password,
             database: db.isEmpty ? nil : db, tls: .disable)
         config.options.maximumConnections = 8
+        config.options.additionalStartupParameters = [("application_name", "lucair")]
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
         var limitsConfig = config
-        limitsConfig.options.additionalStartupParameters = [("synchronous_commit", "off")]
+        limitsConfig.options.additionalStartupParameters = [("application_name", Self.limitsApplicationName), ("synchronous_commit", "off")]
+        // Open before the first limited request: a grant waits at most 250 ms on the request path,
+        // and a burst on a cold pool would spend that opening connections (TCP, SCRAM, a backend
+        // fork) and count per replica instead.
+        limitsConfig.options.minimumConnections = Self.warmLimitConnections
         let limitsClient = PostgresClient(configuration: limitsConfig, backgroundLogger: logger)
         self.client = client
         self.limitsClient = limitsClient

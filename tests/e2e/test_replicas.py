@@ -38,6 +38,14 @@ def chat(gw, key: str) -> int:
         return h.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]}).status_code
 
 
+def metric(gw, name: str) -> int:
+    with gw.http() as h:
+        for line in h.get("/metrics").text.splitlines():
+            if line.split(" ")[0] == name:
+                return int(float(line.split()[-1]))
+    pytest.fail(f"{name} not on /metrics")
+
+
 def new_tenant(gw) -> str:
     with gw.http() as h:
         r = h.post("/admin/v1/tenants", json={"name": f"rep-{uuid.uuid4().hex[:8]}", "kind": "internal", "plan": "enterprise"})
@@ -69,8 +77,16 @@ def test_a_60_rpm_key_admits_at_most_60_across_both(replicas) -> None:
     until(lambda: chat(b, key) in (200, 429), 1.0)  # replica b has loaded the key (that call counted)
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         statuses = list(pool.map(lambda i: chat(replicas[i % 2], key), range(119)))
-    assert statuses.count(200) == 59, sorted(statuses)  # 60 in all, with the probe above
-    assert statuses.count(429) == 60
+    # 60 in all, with the probe above, while the store answers within its bound. A request it did
+    # not answer in time is counted by its replica alone (the designed fail-open, shown on
+    # /metrics), and only such a request may be admitted past the limit.
+    fallbacks = sum(metric(g, "lucair_limit_local_fallbacks") for g in replicas)
+    if fallbacks == 0:
+        assert statuses.count(200) == 59, sorted(statuses)
+        assert statuses.count(429) == 60
+    else:
+        assert 59 - fallbacks <= statuses.count(200) <= 59 + fallbacks, (sorted(statuses), fallbacks)
+        assert statuses.count(200) + statuses.count(429) == 119, sorted(statuses)
 
 
 def test_a_revoked_key_is_refused_by_both_within_a_second(replicas) -> None:
