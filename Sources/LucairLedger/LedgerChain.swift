@@ -79,6 +79,7 @@ public enum LedgerVerifier {
             if e.seq != expected { return fail(e.seq > expected ? "missing (the next stored entry is \(e.seq))" : "out of order (found \(e.seq))") }
             // Header: version, tenant, seq, previous hash — checked on the bytes.
             let c = e.canonical
+            if c.isEmpty { return fail("its usage record, which its bytes are rebuilt from, is missing") }
             guard c.count > prefix.count, c[..<prefix.count].elementsEqual(prefix),
                   let nl = c[prefix.count...].firstIndex(of: 10) else { return fail("bad header") }
             let rest = c[prefix.count..<nl]

@@ -58,9 +58,15 @@ public struct LedgerEntry: Sendable, Equatable {
     /// written field by field in sorted key order (no dictionaries): the usage writer's hot loop.
     /// `LedgerTests` holds the two equal.
     public static func usageCanonical(_ r: UsageRecord, seq: Int64, prev: [UInt8]) -> [UInt8] {
+        usageCanonical(r, seq: seq, prevHex: Hex.encode(prev))
+    }
+
+    /// The same, with the previous entry's hash as stored (hex): how storage rebuilds a usage entry,
+    /// whose bytes it does not keep, from its usage row.
+    public static func usageCanonical(_ r: UsageRecord, seq: Int64, prevHex: String) -> [UInt8] {
         var o: [UInt8] = []
         o.reserveCapacity(640)
-        o += "\(version) \(r.tenantId) \(seq) \(Hex.encode(prev))\n".utf8
+        o += "\(version) \(r.tenantId) \(seq) \(prevHex)\n".utf8
         func key(_ k: StaticString, first: Bool = false) {
             if !first { o.append(44) }
             o.append(34)

@@ -238,7 +238,7 @@ public final class PostgresStorage: Storage, SharedLimits {
             let entries = LedgerAppend.entries(for: inserted, heads: &heads)
             for chunk in Self.chunks(entries, columns: 7) {
                 let values: [Schema.Value] = chunk.flatMap { e, at in
-                    [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(String(decoding: e.canonical, as: UTF8.self)), .text(Hex.encode(e.hash)), .int(at)]
+                    [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(LedgerRows.derived), .text(Hex.encode(e.hash)), .int(at)]
                 }
                 _ = try await self.rows(Self.multiRowInsert("ledger_entries", ["tenant_id", "seq", "kind", "ref", "canonical", "hash", "created_at_ms"], chunk.count), values, on: conn)
             }
@@ -368,16 +368,29 @@ public final class PostgresStorage: Storage, SharedLimits {
         try await rows("SELECT tenant_id FROM ledger_heads ORDER BY tenant_id").compactMap { Self.text($0, "tenant_id") }
     }
 
-    static func stored(_ r: PostgresRandomAccessRow) -> LedgerVerifier.Stored {
-        LedgerVerifier.Stored(seq: int(r, "seq") ?? 0, canonical: Array((text(r, "canonical") ?? "").utf8), hash: text(r, "hash") ?? "")
+    /// A row of `LedgerRows.select`, the entry's bytes rebuilt when it keeps none.
+    static func stored(_ r: PostgresRandomAccessRow, prevHex: String) -> LedgerVerifier.Stored {
+        let seq = int(r, "seq") ?? 0
+        let canonical = LedgerRows.canonical(stored: Array((text(r, "canonical") ?? "").utf8), seq: seq, prevHex: prevHex,
+                                             text: { LedgerRows.usageIndex[$0] == nil ? nil : text(r, $0) },  // a missing column traps
+                                             int: { LedgerRows.usageIndex[$0] == nil ? nil : int(r, $0) })
+        return LedgerVerifier.Stored(seq: seq, canonical: canonical, hash: text(r, "hash") ?? "")
     }
 
     public func ledgerEntries(tenantId: String) async throws -> [LedgerVerifier.Stored] {
-        try await rows("SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = $1 ORDER BY seq", [.text(tenantId)]).map(Self.stored)
+        var prevHex = Hex.encode(LedgerEntry.genesis)
+        return try await rows(LedgerRows.select() + " WHERE e.tenant_id = $1 ORDER BY e.seq", [.text(tenantId)]).map { r in
+            let e = Self.stored(r, prevHex: prevHex)
+            prevHex = e.hash
+            return e
+        }
     }
 
     public func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored? {
-        try await rows("SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = $1 AND kind = $2 AND ref = $3", [.text(tenantId), .text(kind), .text(ref)]).first.map(Self.stored)
+        let prev = ", (SELECT p.hash FROM ledger_entries p WHERE p.tenant_id = e.tenant_id AND p.seq = e.seq - 1) AS prev_hash"
+        return try await rows(LedgerRows.select(prev) + " WHERE e.tenant_id = $1 AND e.kind = $2 AND e.ref = $3", [.text(tenantId), .text(kind), .text(ref)]).first.map {
+            Self.stored($0, prevHex: Self.text($0, "prev_hash") ?? Hex.encode(LedgerEntry.genesis))
+        }
     }
 
     public func ledgerHeads() async throws -> [String: LedgerHead] {

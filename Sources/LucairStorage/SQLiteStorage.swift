@@ -167,7 +167,7 @@ public final class SQLiteStorage: Storage {
             for t in Set(inserted.map(\.tenantId)) { heads[t] = try Self.head(t, db) }
             let add = try db.cachedStatement(sql: "INSERT INTO ledger_entries (tenant_id, seq, kind, ref, canonical, hash, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
             for (e, at) in LedgerAppend.entries(for: inserted, heads: &heads) {
-                _ = try Self.run(add, [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(String(decoding: e.canonical, as: UTF8.self)),
+                _ = try Self.run(add, [.text(e.tenantId), .int(e.seq), .text(e.kind), .text(e.ref), .text(LedgerRows.derived),
                                        .text(Hex.encode(e.hash)), .int(at)], db)
             }
             try Self.putHeads(heads, db)
@@ -314,20 +314,33 @@ public final class SQLiteStorage: Storage {
         try await db.read { db in
             // A cursor read by column index, the text copied straight into bytes: verification is
             // bounded by this read (docs/benchmarks.md, Ledger).
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = ? ORDER BY seq", arguments: [tenantId])
+            let rows = try Row.fetchCursor(db, sql: LedgerRows.select() + " WHERE e.tenant_id = ? ORDER BY e.seq", arguments: [tenantId])
             var out: [LedgerVerifier.Stored] = []
+            var prevHex = Hex.encode(LedgerEntry.genesis)
             while let row = try rows.next() {
-                let canonical = try row.withUnsafeData(atIndex: 1) { $0.map { [UInt8]($0) } ?? [] }
-                out.append(LedgerVerifier.Stored(seq: row[0], canonical: canonical, hash: row[2]))
+                let e = try Self.stored(row, prevHex: prevHex)
+                prevHex = e.hash
+                out.append(e)
             }
             return out
         }
     }
 
+    /// A row of `LedgerRows.select`, the entry's bytes rebuilt when it keeps none.
+    static func stored(_ row: Row, prevHex: String) throws -> LedgerVerifier.Stored {
+        let seq: Int64 = row[0]
+        let bytes = try row.withUnsafeData(atIndex: 1) { $0.map { [UInt8]($0) } ?? [] }
+        let canonical = LedgerRows.canonical(stored: bytes, seq: seq, prevHex: prevHex,
+                                             text: { c in LedgerRows.usageIndex[c].flatMap { row[$0] } },
+                                             int: { c in LedgerRows.usageIndex[c].flatMap { row[$0] } })
+        return LedgerVerifier.Stored(seq: seq, canonical: canonical, hash: row[2])
+    }
+
     public func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored? {
         try await db.read { db in
-            try Row.fetchOne(db, sql: "SELECT seq, canonical, hash FROM ledger_entries WHERE tenant_id = ? AND kind = ? AND ref = ?", arguments: [tenantId, kind, ref]).map {
-                LedgerVerifier.Stored(seq: $0["seq"], canonical: Array(($0["canonical"] as String).utf8), hash: $0["hash"])
+            let prev = ", (SELECT p.hash FROM ledger_entries p WHERE p.tenant_id = e.tenant_id AND p.seq = e.seq - 1)"
+            return try Row.fetchOne(db, sql: LedgerRows.select(prev) + " WHERE e.tenant_id = ? AND e.kind = ? AND e.ref = ?", arguments: [tenantId, kind, ref]).map {
+                try Self.stored($0, prevHex: ($0[3 + LedgerRows.usageColumns.count] as String?) ?? Hex.encode(LedgerEntry.genesis))
             }
         }
     }

@@ -16,6 +16,8 @@ import Testing
     struct DB {
         let storage: any Storage
         let sql: @Sendable (String) async throws -> Void
+        /// A query's one integer, named `n`.
+        let count: @Sendable (String) async throws -> Int64
     }
 
     func open(_ kind: String) async throws -> DB {
@@ -26,14 +28,16 @@ import Testing
             let s = try await StorageFactory.open(url: "sqlite://\(dir)/db.sqlite", logger: logger)
             try await s.migrate()
             let raw = try DatabaseQueue(path: "\(dir)/db.sqlite")
-            return DB(storage: s, sql: { q in try await raw.write { try $0.execute(sql: q) } })
+            return DB(storage: s, sql: { q in try await raw.write { try $0.execute(sql: q) } },
+                      count: { q in try await raw.read { try Int64.fetchOne($0, sql: q) ?? -1 } })
         }
         let url = try #require(ProcessInfo.processInfo.environment["LUCAIR_TEST_POSTGRES_URL"], "set LUCAIR_TEST_POSTGRES_URL")
         let s = try await StorageFactory.open(url: url, logger: logger)
         try await s.migrate()
         let pg = try #require(s as? PostgresStorage)
         // Plain SQL on the storage's own connections, one statement at a time.
-        return DB(storage: s, sql: { q in for statement in q.split(separator: ";") { _ = try await pg.rows(String(statement)) } })
+        return DB(storage: s, sql: { q in for statement in q.split(separator: ";") { _ = try await pg.rows(String(statement)) } },
+                  count: { q in try await pg.rows(q).first.flatMap { PostgresStorage.int($0, "n") } ?? -1 })
     }
 
     static func record(_ id: String, tenant: String, cost: Int = 40) -> UsageRecord {
@@ -70,11 +74,27 @@ import Testing
 
         func brokenAt() async throws -> Int64? { try await ledger.verify(tenantId: a).breaks.first?.seq }
         let where_ = "tenant_id = '\(a)'"
-        // An amount changed in place.
+        // Usage entries keep no bytes of their own: they are rebuilt from the usage row (r4 is a's third).
+        let r4 = "request_id = '\(a)-r4'"
+        #expect(try await db.count("SELECT count(*) AS n FROM ledger_entries WHERE \(where_) AND canonical = ''") == 7)
+        // An amount changed in the usage row.
+        try await db.sql("UPDATE usage_records SET cost_nano = cost_nano + 1 WHERE \(r4)")
+        #expect(try await brokenAt() == 3)
+        try await db.sql("UPDATE usage_records SET cost_nano = cost_nano - 1 WHERE \(r4)")
+        #expect(try await brokenAt() == nil, "restored")
+        // The usage row moved to another tenant.
+        try await db.sql("UPDATE usage_records SET tenant_id = '\(b)' WHERE \(r4)")
+        #expect(try await brokenAt() == 3)
+        try await db.sql("UPDATE usage_records SET tenant_id = '\(a)' WHERE \(r4)")
+        // An entry that keeps its bytes (as written before they were rebuilt) verifies beside rebuilt ones; changed, it does not.
+        let bytes = String(decoding: proof.entry, as: UTF8.self)
+        try await db.sql("UPDATE ledger_entries SET canonical = '\(bytes)' WHERE \(where_) AND seq = 3")
+        #expect(try await brokenAt() == nil)
         try await db.sql("UPDATE ledger_entries SET canonical = replace(canonical, '\"cost_nano\":', '\"cost_nano\":1') WHERE \(where_) AND seq = 3")
         #expect(try await brokenAt() == 3)
-        try await db.sql("UPDATE ledger_entries SET canonical = replace(canonical, '\"cost_nano\":1', '\"cost_nano\":') WHERE \(where_) AND seq = 3")
+        try await db.sql("UPDATE ledger_entries SET canonical = '' WHERE \(where_) AND seq = 3")
         #expect(try await brokenAt() == nil, "restored")
+        #expect(try await ledger.proof(tenantId: a, ref: "\(a)-r4").entry == proof.entry, "a proof rebuilds the same bytes")
         // Two entries reordered (their sequence numbers swapped).
         try await db.sql("UPDATE ledger_entries SET seq = -1 WHERE \(where_) AND seq = 4; UPDATE ledger_entries SET seq = 4 WHERE \(where_) AND seq = 5; UPDATE ledger_entries SET seq = 5 WHERE \(where_) AND seq = -1")
         #expect(try await brokenAt() == 4)
@@ -94,6 +114,10 @@ import Testing
         #expect(try await brokenAt() == 2)
         // The other tenant's chain is untouched and still verifies.
         #expect(try await ledger.verify(tenantId: b).breaks.isEmpty)
+        // A usage row deleted: its entry cannot be rebuilt (b's second is r3).
+        try await db.sql("DELETE FROM usage_records WHERE request_id = '\(a)-r3'")
+        let gone = try #require(try await ledger.verify(tenantId: b).breaks.first)
+        #expect(gone.seq == 2 && gone.problem.contains("usage record"), "\(gone)")
         try await s.close()
     }
 }

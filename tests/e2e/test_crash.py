@@ -62,8 +62,12 @@ def test_kill_9_mid_load_then_restart(fake_upstream, tmp_path: Path) -> None:
             wallet = h.get(f"/admin/v1/tenants/{tenant['id']}/wallet").json()
         assert wallet["held_nano"] == 0, wallet
         db = sqlite3.connect(str(tmp_path / "lucair.sqlite"))
-        entries = [json.loads(c.split("\n", 1)[1]) for (c,) in db.execute(
-            "SELECT canonical FROM ledger_entries WHERE tenant_id = ? ORDER BY seq", (tenant["id"],))]
+        # The entries as a tenant gets them (usage entries are rebuilt from their usage rows).
+        out = tmp_path / "export"
+        export = subprocess.run([str(BIN_DIR / "lucair"), "ledger", "export", "--tenant", tenant["id"], "--out", str(out), "--config", str(config)],
+                                capture_output=True, text=True, timeout=120)
+        assert export.returncode == 0, export.stderr
+        entries = [json.loads(json.loads(line)["entry"].split("\n", 1)[1]) for line in (out / "entries.jsonl").read_text().splitlines()]
         usage = [e for e in entries if e["kind"] == "usage"]
         topups = sum(e["amount_nano"] for e in entries if e["kind"] == "topup")
         stored = db.execute("SELECT count(*) FROM usage_records WHERE tenant_id = ?", (tenant["id"],)).fetchone()[0]
