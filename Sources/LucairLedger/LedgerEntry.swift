@@ -74,7 +74,7 @@ public struct LedgerEntry: Sendable, Equatable {
             o += [34, 58]
         }
         func str(_ s: String) { JSONValue.writeString(s, into: &o) }
-        func int<I: BinaryInteger>(_ i: I) { o += String(i).utf8 }
+        func int<I: BinaryInteger>(_ i: I) { JSONValue.writeInteger(Int64(i), into: &o) }
         o.append(123)
         key("at", first: true); int(r.createdAtMillis)
         key("cost_nano"); int(r.costNano)

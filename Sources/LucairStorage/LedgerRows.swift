@@ -1,4 +1,5 @@
 import LucairCore
+import LucairWire
 import LucairLedger
 
 /// Usage entries are stored without their bytes: their `ledger_entries.canonical` is empty, and
@@ -17,20 +18,32 @@ enum LedgerRows {
                                "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
                                "price_version", "price_input_nano", "price_cached_input_nano", "price_cache_write_nano",
                                "price_output_nano", "cost_nano", "created_at_ms"]
-    /// Each usage column's index in a row of `select`.
-    static let usageIndex = Dictionary(uniqueKeysWithValues: usageColumns.enumerated().map { ($1, $0 + 3) })
+    /// Where the usage columns start in a row of `select`; `extra` columns follow them.
+    static let firstUsageColumn = 3
+    static let firstExtraColumn = firstUsageColumn + usageColumns.count
 
     /// Entries with their usage rows (NULL for an entry that keeps its bytes); `extra` adds columns.
     static func select(_ extra: String = "") -> String {
         "SELECT e.seq, e.canonical, e.hash, " + usageColumns.map { "u." + $0 }.joined(separator: ", ") + extra
-            + " FROM ledger_entries e LEFT JOIN usage_records u ON e.canonical = '' AND u.request_id = e.ref"
+            + " FROM ledger_entries e LEFT JOIN usage_records u ON e.canonical = '' AND u.request_id = e.ref AND u.tenant_id = e.tenant_id"
     }
 
-    /// An entry's bytes: as stored, or rebuilt from its usage row (read by column name); empty when
-    /// that row is missing, which the verifier names.
-    static func canonical(stored: [UInt8], seq: Int64, prevHex: String, text: (String) -> String?, int: (String) -> Int64?) -> [UInt8] {
+    /// An entry's bytes: as stored, or rebuilt from its usage row (`text` and `int` read a row of
+    /// `select` by column index); empty when that row is missing, which the verifier names.
+    /// By index, not by name: verification rebuilds every entry, and looking columns up by name
+    /// was a tenth of its time.
+    static func canonical(stored: [UInt8], seq: Int64, prevHex: String, text: (Int) -> String?, int: (Int) -> Int64?) -> [UInt8] {
         guard stored.isEmpty else { return stored }
-        guard let r = Schema.usageRecord(text: text, int: int) else { return [] }
+        let u = firstUsageColumn
+        guard let id = text(u) else { return [] }
+        func i(_ k: Int) -> Int64 { int(u + k) ?? 0 }
+        var r = UsageRecord(
+            requestId: id, tenantId: text(u + 1) ?? "", keyId: text(u + 2) ?? "", endpoint: text(u + 3) ?? "", tier: text(u + 4) ?? "",
+            model: text(u + 5) ?? "", deployment: "", stream: false, status: Int(i(6)), errorType: nil,
+            usage: TokenUsage(input: Int(i(8)), cachedInput: Int(i(9)), cacheWrite: Int(i(10)), output: Int(i(11)), reasoning: Int(i(12)), estimated: i(7) != 0),
+            priceVersion: text(u + 13) ?? "", unitPrice: ModelPrice(input: i(14), cachedInput: i(15), cacheWrite: i(16), output: i(17)),
+            queueMicros: 0, ttftMicros: 0, totalMicros: 0, createdAtMillis: i(19))
+        r.costNano = i(18)  // as stored, not recomputed
         return LedgerEntry.usageCanonical(r, seq: seq, prevHex: prevHex)
     }
 }

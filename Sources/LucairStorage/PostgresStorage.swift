@@ -372,8 +372,11 @@ public final class PostgresStorage: Storage, SharedLimits {
     static func stored(_ r: PostgresRandomAccessRow, prevHex: String) -> LedgerVerifier.Stored {
         let seq = int(r, "seq") ?? 0
         let canonical = LedgerRows.canonical(stored: Array((text(r, "canonical") ?? "").utf8), seq: seq, prevHex: prevHex,
-                                             text: { LedgerRows.usageIndex[$0] == nil ? nil : text(r, $0) },  // a missing column traps
-                                             int: { LedgerRows.usageIndex[$0] == nil ? nil : int(r, $0) })
+                                             text: { (try? r[$0].decode(String?.self)) ?? nil },
+                                             int: { i in
+                                                 (try? r[i].decode(Int64?.self)) ?? (try? r[i].decode(Int32?.self))?.map(Int64.init)
+                                                     ?? (try? r[i].decode(Bool?.self))?.map { $0 ? 1 : 0 }
+                                             })
         return LedgerVerifier.Stored(seq: seq, canonical: canonical, hash: text(r, "hash") ?? "")
     }
 

@@ -331,8 +331,7 @@ public final class SQLiteStorage: Storage {
         let seq: Int64 = row[0]
         let bytes = try row.withUnsafeData(atIndex: 1) { $0.map { [UInt8]($0) } ?? [] }
         let canonical = LedgerRows.canonical(stored: bytes, seq: seq, prevHex: prevHex,
-                                             text: { c in LedgerRows.usageIndex[c].flatMap { row[$0] } },
-                                             int: { c in LedgerRows.usageIndex[c].flatMap { row[$0] } })
+                                             text: { row[$0] }, int: { row[$0] })
         return LedgerVerifier.Stored(seq: seq, canonical: canonical, hash: row[2])
     }
 
@@ -340,7 +339,7 @@ public final class SQLiteStorage: Storage {
         try await db.read { db in
             let prev = ", (SELECT p.hash FROM ledger_entries p WHERE p.tenant_id = e.tenant_id AND p.seq = e.seq - 1)"
             return try Row.fetchOne(db, sql: LedgerRows.select(prev) + " WHERE e.tenant_id = ? AND e.kind = ? AND e.ref = ?", arguments: [tenantId, kind, ref]).map {
-                try Self.stored($0, prevHex: ($0[3 + LedgerRows.usageColumns.count] as String?) ?? Hex.encode(LedgerEntry.genesis))
+                try Self.stored($0, prevHex: ($0[LedgerRows.firstExtraColumn] as String?) ?? Hex.encode(LedgerEntry.genesis))
             }
         }
     }

@@ -46,6 +46,22 @@ extension JSONValue {
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// An integer's decimal digits straight into `out`: `String(i)` made a string per number, and
+    /// the ledger's usage entry writes fifteen numbers per record (about a tenth of its time).
+    public static func writeInteger(_ v: Int64, into out: inout [UInt8]) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var u = v.magnitude
+        var count = 1
+        var rest = u / 10
+        while rest > 0 { count += 1; rest /= 10 }
+        let end = out.count + count
+        out.append(contentsOf: repeatElement(0, count: count))
+        for i in stride(from: end - 1, through: end - count, by: -1) {
+            out[i] = UInt8(ascii: "0") + UInt8(u % 10)
+            u /= 10
+        }
+    }
+
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings need no escaping: copy them in one go.

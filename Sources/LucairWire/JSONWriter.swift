@@ -32,7 +32,7 @@ public struct JSONWriter {
 
     public mutating func field(_ key: String, _ value: some BinaryInteger) {
         self.key(key)
-        bytes.append(contentsOf: String(value).utf8)
+        if let v = Int64(exactly: value) { JSONValue.writeInteger(v, into: &bytes) } else { bytes.append(contentsOf: String(value).utf8) }
     }
 
     public mutating func field(_ key: String, _ value: Bool) {

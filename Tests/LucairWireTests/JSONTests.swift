@@ -30,6 +30,17 @@ import Testing
 
     /// The writer's bytes are the tree the same members make: commas between members only, nested
     /// objects closed, strings escaped, doubles as `JSONValue.double` writes them.
+    @Test func integersAreWrittenAsStringDescribesThem() {
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_000_000_007, .max, .min, .max - 1, .min + 1]
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<1000 { values.append(Int64.random(in: .min ... .max, using: &g) >> Int64.random(in: 0...62, using: &g)) }
+        for v in values {
+            var out: [UInt8] = [120]
+            JSONValue.writeInteger(v, into: &out)
+            #expect(out == [120] + Array(String(v).utf8), "\(v)")
+        }
+    }
+
     @Test func writerBytesParseToTheSameTree() throws {
         var w = JSONWriter()
         w.object { w in

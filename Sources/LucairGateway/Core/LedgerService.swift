@@ -55,8 +55,9 @@ public struct LedgerService: Service, Sendable {
     public func verify(tenants: [String], publicKey: Curve25519.Signing.PublicKey? = nil) async throws -> Report {
         var report = Report()
         let trusted = publicKey ?? key?.publicKey
-        // Chains are independent: each is recomputed on its own task while the next is read, with
-        // at most a few read chains waiting, so memory stays bounded by a few chains.
+        // Chains are independent: each is read and recomputed on its own task, a few at once (reading
+        // is most of the work, usage entries being rebuilt from their rows), so memory stays bounded
+        // by a few chains.
         let lanes = max(2, ProcessInfo.processInfo.activeProcessorCount)
         try await withThrowingTaskGroup(of: (entries: Int, checkpoints: Int, broken: LedgerVerifier.Break?).self) { group in
             func collect(_ r: (entries: Int, checkpoints: Int, broken: LedgerVerifier.Break?)) {
@@ -66,10 +67,12 @@ public struct LedgerService: Service, Sendable {
                 if let b = r.broken { report.breaks.append(b) }
             }
             for (i, t) in tenants.enumerated() {
-                let entries = try await storage.ledgerEntries(tenantId: t)
-                let cps = try await storage.checkpoints(tenantId: t)
-                group.addTask { (entries.count, cps.count, LedgerVerifier.verify(tenantId: t, entries: entries, checkpoints: cps, publicKey: trusted)) }
                 if i >= lanes, let r = try await group.next() { collect(r) }
+                group.addTask { [storage] in
+                    let entries = try await storage.ledgerEntries(tenantId: t)
+                    let cps = try await storage.checkpoints(tenantId: t)
+                    return (entries.count, cps.count, LedgerVerifier.verify(tenantId: t, entries: entries, checkpoints: cps, publicKey: trusted))
+                }
             }
             for try await r in group { collect(r) }
         }
