@@ -16,8 +16,8 @@ public final class PostgresStorage: Storage, SharedLimits {
     let logger: Logger
     let runTask: Task<Void, Never>
     /// How the limit counters' connections show in `pg_stat_activity`.
-    public static let limitsApplicationName = "lucair-limits"
-    public static let warmLimitConnections = 2
+    static let limitsApplicationName = "lucair-limits"
+    static let warmLimitConnections = 2
 
     public init(url: String, logger: Logger) throws {
         guard let u = URLComponents(string: url), let host = u.host else {
