@@ -34,6 +34,9 @@ struct QuotaPool {
     var next: (window: Int64, requests: Int, tokens: Int) = (-1, 0, 0)
     /// Requests admitted against `window` here: a scope with fewer than `aheadUse` takes no block ahead.
     var used = 0
+    /// Requests of this scope's RPM the store counted for this replica in `window` (from blocks or
+    /// grants): where counting alone starts if the store stops answering.
+    var admitted = 0
     /// Requests on their way to the store asking for a block (`blockAsks` at most).
     var blockAsks = 0
 
@@ -65,6 +68,7 @@ struct QuotaPool {
         (requests, tokens) = next.window == minute ? (next.requests, next.tokens) : (0, 0)
         next = (-1, 0, 0)
         used = 0
+        admitted = 0
         return true
     }
 
@@ -139,6 +143,7 @@ extension RateLimiter {
                 if l.rpm != nil {
                     ask.needRequests = QuotaPool.take(1, from: &pool.requests)
                     part.requestScopes.append(s.key)
+                    pool.admitted += 1  // taken back by `giveBack` if not admitted after all
                 }
                 if l.tpm != nil {
                     ask.needTokens = QuotaPool.take(estimatedTokens, from: &pool.tokens)
@@ -208,6 +213,7 @@ extension RateLimiter {
                 // Counted here alone already: a slot the store granted after all goes straight back.
                 if case .granted = answer, !mine.isEmpty { self?.enqueueSettle { $0.leases += mine } }
             }) { try await shared.grant(sent) }
+            sharedMisses.store(0, ordering: .relaxed)
             if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
             switch answer {
             case .granted(let shares):
@@ -241,9 +247,14 @@ extension RateLimiter {
                     self.enqueueSettle { $0.leases += mine }
                 }
             }
-            sharedFailedAt.store(now, ordering: .relaxed)
-            if !sharedFailing.exchange(true, ordering: .relaxed) {
-                logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
+            // A missed deadline alone counts this request here; several in a row, or an error, every
+            // request until the store is retried.
+            let misses = error is DeadlinePassed ? sharedMisses.add(1, ordering: .relaxed).newValue : Self.missesBeforeFallback
+            if misses >= Self.missesBeforeFallback {
+                sharedFailedAt.store(now, ordering: .relaxed)
+                if !sharedFailing.exchange(true, ordering: .relaxed) {
+                    logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
+                }
             }
             return nil
         }
@@ -271,7 +282,10 @@ extension RateLimiter {
     func giveBack(_ a: Admission) {
         guard let s = a.shared else { return }
         pools.withLock { p in
-            for key in s.requestScopes where p[key]?.window == a.minute { p[key]!.requests += 1 }
+            for key in s.requestScopes where p[key]?.window == a.minute {
+                p[key]!.requests += 1
+                p[key]!.admitted -= 1
+            }
             for key in s.tokenScopes where p[key]?.window == a.minute { p[key]!.tokens += a.reservedTokens }
             for slot in s.slots { p[slot.scope]?.freeSlots.append(slot) }
         }

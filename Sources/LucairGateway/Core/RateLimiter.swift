@@ -79,6 +79,11 @@ public final class RateLimiter: Sendable {
     let sharedFailing = Atomic<Bool>(false)
     /// When the shared store last failed (ms); while it is failing it is retried once a second.
     let sharedFailedAt = Atomic<Int64>(0)
+    /// Grants in a row that missed their deadline. One slow grant (a checkpoint, a lock held a
+    /// moment) sends only its own request to per-replica counting; `missesBeforeFallback` in a row
+    /// send every request there until the store is retried.
+    let sharedMisses = Atomic<Int>(0)
+    static let missesBeforeFallback = 3
     let logger: Logger
     public static let defaultMaxOutput = 1024
     /// How long a request waits for the shared store before counting locally instead.
@@ -181,6 +186,11 @@ public final class RateLimiter: Sendable {
             return a
         }
         if shared != nil { localFallbacks.add(1, ordering: .relaxed) }
+        // What this replica admitted through the store this minute counts here too, beside what it
+        // admitted alone: one replica admits at most the limit in a minute whatever the store does.
+        let sharedAdmitted = shared == nil ? [:] : pools.withLock { p in
+            Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, $0.admitted) : nil } })
+        }
         return try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
             var headers: [(String, String)] = []
@@ -199,9 +209,10 @@ public final class RateLimiter: Sendable {
                 let l = s.limits
                 try Self.checkCapsAndConcurrency(k, l, label: s.label, day: day, month: month)
                 if let rpm = l.rpm {
-                    let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - k.requests - 1))),
+                    let requests = k.requests + (sharedAdmitted[s.key] ?? 0)
+                    let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - requests - 1))),
                              ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
-                    if k.requests >= rpm {
+                    if requests >= rpm {
                         throw Self.limited("Rate limit reached for this \(s.label): \(rpm) requests per minute. Try again in \(resetSeconds)s.", retryAfter: resetSeconds,
                                            headers: [h[0], ("x-ratelimit-remaining-requests", "0"), h[2]])
                     }
