@@ -108,9 +108,10 @@ import Testing
     /// Through the gateway: a local deployment that does not answer within its total timeout gives
     /// the client a 504 with OpenAI's error shape.
     @Test func gatewayMapsALocalTimeoutTo504() async throws {
-        try await TestStack.with(tweak: TestStack.tweak(inside: "total_timeout_ms = 600")) { s in
-            // 600 ms: short for the test, long enough that a loaded machine serves the quick one in time.
-            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "slow [fake latency_ms=2500]"))
+        try await TestStack.with(tweak: TestStack.tweak(inside: "total_timeout_ms = 1500")) { s in
+            // 1.5 s: short for the test, long enough that a machine loaded by the other suites serves
+            // the quick one in time (600 ms was not, once).
+            let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "slow [fake latency_ms=3500]"))
             #expect(r.status == 504, "\(r.body)")
             #expect(r.json["error"]?["code"] == "upstream_timeout")
             let ok = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "ministral-8b", content: "quick"))
