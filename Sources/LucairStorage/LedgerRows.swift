@@ -38,12 +38,15 @@ enum LedgerRows {
         let u = firstUsageColumn
         guard let id = text(u) else { return [] }
         func i(_ k: Int) -> Int64 { int(u + k) ?? 0 }
+        // Prices set after the initialiser, which would price the tokens: a tampered row's numbers
+        // could overflow that, and the verifier must name the entry, not trap.
         var r = UsageRecord(
             requestId: id, tenantId: text(u + 1) ?? "", keyId: text(u + 2) ?? "", endpoint: text(u + 3) ?? "", tier: text(u + 4) ?? "",
             model: text(u + 5) ?? "", deployment: "", stream: false, status: Int(i(6)), errorType: nil,
             usage: TokenUsage(input: Int(i(8)), cachedInput: Int(i(9)), cacheWrite: Int(i(10)), output: Int(i(11)), reasoning: Int(i(12)), estimated: i(7) != 0),
-            priceVersion: text(u + 13) ?? "", unitPrice: ModelPrice(input: i(14), cachedInput: i(15), cacheWrite: i(16), output: i(17)),
+            priceVersion: text(u + 13) ?? "", unitPrice: ModelPrice(input: 0, cachedInput: 0, cacheWrite: 0, output: 0),
             queueMicros: 0, ttftMicros: 0, totalMicros: 0, createdAtMillis: i(19))
+        r.unitPrice = ModelPrice(input: i(14), cachedInput: i(15), cacheWrite: i(16), output: i(17))
         r.costNano = i(18)  // as stored, not recomputed
         return LedgerEntry.usageCanonical(r, seq: seq, prevHex: prevHex)
     }

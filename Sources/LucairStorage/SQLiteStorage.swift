@@ -331,7 +331,8 @@ public final class SQLiteStorage: Storage {
         let seq: Int64 = row[0]
         let bytes = try row.withUnsafeData(atIndex: 1) { $0.map { [UInt8]($0) } ?? [] }
         let canonical = LedgerRows.canonical(stored: bytes, seq: seq, prevHex: prevHex,
-                                             text: { row[$0] }, int: { row[$0] })
+                                             // Converted without trapping: a tampered row may hold anything.
+                                             text: { String.fromDatabaseValue(row[$0]) }, int: { Int64.fromDatabaseValue(row[$0]) })
         return LedgerVerifier.Stored(seq: seq, canonical: canonical, hash: row[2])
     }
 

@@ -82,6 +82,11 @@ import Testing
         #expect(try await brokenAt() == 3)
         try await db.sql("UPDATE usage_records SET cost_nano = cost_nano - 1 WHERE \(r4)")
         #expect(try await brokenAt() == nil, "restored")
+        // Numbers no request could have (pricing them would overflow): named, not a crash.
+        try await db.sql("UPDATE usage_records SET input_tokens = 9000000000000000000 WHERE \(r4)")
+        #expect(try await brokenAt() == 3)
+        try await db.sql("UPDATE usage_records SET input_tokens = 10 WHERE \(r4)")
+        #expect(try await brokenAt() == nil)
         // The usage row moved to another tenant.
         try await db.sql("UPDATE usage_records SET tenant_id = '\(b)' WHERE \(r4)")
         #expect(try await brokenAt() == 3)

@@ -81,10 +81,11 @@ public struct LedgerService: Service, Sendable {
     }
 
     public enum ProofError: Error, CustomStringConvertible {
-        case noEntry(String), noCheckpoint(String)
+        case noEntry(String), noCheckpoint(String), noUsageRecord(String)
         public var description: String {
             switch self {
             case .noEntry(let r): "no ledger entry for request \(r) in this tenant"
+            case .noUsageRecord(let r): "the ledger entry of request \(r) cannot be rebuilt: its usage record is missing (run `lucair ledger verify`)"
             case .noCheckpoint(let r): "no signed checkpoint covers request \(r) yet; run `lucair ledger checkpoint` (or wait for the next one)"
             }
         }
@@ -93,6 +94,7 @@ public struct LedgerService: Service, Sendable {
     /// The proof that request `ref`'s entry is in the tenant's latest checkpoint.
     public func proof(tenantId: String, ref: String, kind: String = "usage") async throws -> InclusionProof {
         guard let e = try await storage.ledgerEntry(tenantId: tenantId, kind: kind, ref: ref) else { throw ProofError.noEntry(ref) }
+        guard !e.canonical.isEmpty else { throw ProofError.noUsageRecord(ref) }
         guard let cp = try await storage.checkpoints(tenantId: tenantId).last(where: { $0.size >= e.seq }) else { throw ProofError.noCheckpoint(ref) }
         let leaves = try await storage.ledgerEntries(tenantId: tenantId).prefix(Int(cp.size)).map { Merkle.leaf(Hex.decode($0.hash) ?? []) }
         return InclusionProof(entry: e.canonical, index: e.seq - 1, path: Merkle.auditPath(Int(e.seq - 1), leaves[...]), checkpoint: cp)

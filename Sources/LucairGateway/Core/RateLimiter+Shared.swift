@@ -35,7 +35,7 @@ struct QuotaPool {
     /// Requests admitted against `window` here: a scope with fewer than `aheadUse` takes no block ahead.
     var used = 0
     /// Requests of this scope's RPM the store counted for this replica in `window` (from blocks or
-    /// grants): where counting alone starts if the store stops answering.
+    /// grants): counting alone adds them, if the store stops answering.
     var admitted = 0
     /// Requests on their way to the store asking for a block (`blockAsks` at most).
     var blockAsks = 0
@@ -249,7 +249,8 @@ extension RateLimiter {
             }
             // A missed deadline alone counts this request here; several in a row, or an error, every
             // request until the store is retried.
-            let misses = error is DeadlinePassed ? sharedMisses.add(1, ordering: .relaxed).newValue : Self.missesBeforeFallback
+            var misses = Self.missesBeforeFallback
+            if error is DeadlinePassed { misses = sharedMisses.add(1, ordering: .relaxed).newValue } else { sharedMisses.store(misses, ordering: .relaxed) }
             if misses >= Self.missesBeforeFallback {
                 sharedFailedAt.store(now, ordering: .relaxed)
                 if !sharedFailing.exchange(true, ordering: .relaxed) {

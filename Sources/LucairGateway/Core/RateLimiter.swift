@@ -187,9 +187,11 @@ public final class RateLimiter: Sendable {
         }
         if shared != nil { localFallbacks.add(1, ordering: .relaxed) }
         // What this replica admitted through the store this minute counts here too, beside what it
-        // admitted alone: one replica admits at most the limit in a minute whatever the store does.
+        // admitted alone: counting alone never starts a fresh limit. (What it admits alone is not
+        // told to the store, so if the store answers again within the minute, the replica may pass
+        // the limit by what it admitted alone.)
         let sharedAdmitted = shared == nil ? [:] : pools.withLock { p in
-            Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, $0.admitted) : nil } })
+            Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, max(0, $0.admitted)) : nil } })
         }
         return try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
