@@ -493,13 +493,25 @@ public final class PostgresStorage: Storage, SharedLimits {
     public func settle(_ batch: SharedSettleBatch) async throws {
         let leases = batch.leases.sorted { ($0.scope, $0.lease) < ($1.scope, $1.lease) }
         let spend = batch.spend.filter { $0.value != 0 }.sorted { $0.key < $1.key }
-        var b = PostgresBindings()
-        b.append(leases.map(\.scope))
-        b.append(leases.map(\.lease))
-        b.append(spend.map(\.key.scope))
-        b.append(spend.map(\.key.period))
-        b.append(spend.map(\.value))
-        try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_blocks($1, $2, $3, $4, $5)", binds: b), logger: logger)
+        if !leases.isEmpty || !spend.isEmpty {
+            var b = PostgresBindings()
+            b.append(leases.map(\.scope))
+            b.append(leases.map(\.lease))
+            b.append(spend.map(\.key.scope))
+            b.append(spend.map(\.key.period))
+            b.append(spend.map(\.value))
+            try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_blocks($1, $2, $3, $4, $5)", binds: b), logger: logger)
+        }
+        guard !batch.requests.isEmpty else { return }
+        let counted = batch.requests.sorted { ($0.key.scope, $0.key.window) < ($1.key.scope, $1.key.window) }  // sorted: no deadlocks
+        var r = PostgresBindings()
+        r.append(counted.map(\.key.scope))
+        r.append(counted.map(\.key.window))
+        r.append(counted.map { Int64($0.value) })
+        try await limitsClient.query(PostgresQuery(unsafeSQL: """
+            INSERT INTO rate_windows (scope, window_start, requests, tokens) SELECT s, w, n, 0 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS x(s, w, n)
+            ON CONFLICT (scope, window_start) DO UPDATE SET requests = rate_windows.requests + EXCLUDED.requests
+            """, binds: r), logger: logger)
     }
 
     public func prune(window: Int64, nowMillis: Int64) async throws {

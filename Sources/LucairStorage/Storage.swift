@@ -223,12 +223,21 @@ public struct SharedSettleBatch: Sendable {
         public static func < (a: Self, b: Self) -> Bool { (a.scope, a.period) < (b.scope, b.period) }
     }
 
+    public struct WindowKey: Hashable, Sendable {
+        public var scope: String
+        public var window: Int64
+        public init(scope: String, window: Int64) { self.scope = scope; self.window = window }
+    }
+
     public var leases: [(scope: String, lease: String)] = []
     public var spend: [PeriodKey: NanoUSD] = [:]
+    /// Requests a replica admitted on its own count while the store did not answer, told to the
+    /// store once it does, so the rest of the minute is counted against them everywhere.
+    public var requests: [WindowKey: Int] = [:]
 
     public init() {}
 
-    public var isEmpty: Bool { leases.isEmpty && spend.isEmpty }
+    public var isEmpty: Bool { leases.isEmpty && spend.isEmpty && requests.isEmpty }
 }
 
 /// One call to the shared store for the scopes a replica cannot serve from its own blocks.

@@ -210,8 +210,15 @@ extension RateLimiter {
         }
         do {
             let answer = try await Self.withDeadline(Self.sharedDeadline, late: { [weak self] answer in
-                // Counted here alone already: a slot the store granted after all goes straight back.
-                if case .granted = answer, !mine.isEmpty { self?.enqueueSettle { $0.leases += mine } }
+                // Counted here alone already: a slot the store granted after all goes straight back,
+                // and so do the requests it counted (what was admitted alone is told to it apart).
+                guard case .granted(let shares) = answer else { return }
+                let counted = zip(sent.scopes, shares).filter { $0.1.requests > 0 }.map { (key: SharedSettleBatch.WindowKey(scope: $0.0.scope, window: minute), n: $0.1.requests) }
+                guard !mine.isEmpty || !counted.isEmpty else { return }
+                self?.enqueueSettle { b in
+                    b.leases += mine
+                    for c in counted { b.requests[c.key, default: 0] -= c.n }
+                }
             }) { try await shared.grant(sent) }
             sharedMisses.store(0, ordering: .relaxed)
             if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }

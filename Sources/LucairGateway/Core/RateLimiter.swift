@@ -187,13 +187,12 @@ public final class RateLimiter: Sendable {
         }
         if shared != nil { localFallbacks.add(1, ordering: .relaxed) }
         // What this replica admitted through the store this minute counts here too, beside what it
-        // admitted alone: counting alone never starts a fresh limit. (What it admits alone is not
-        // told to the store, so if the store answers again within the minute, the replica may pass
-        // the limit by what it admitted alone.)
+        // admitted alone: counting alone never starts a fresh limit. What it admits alone is told to
+        // the store when it answers again (`countAlone`), so the rest of the minute counts it.
         let sharedAdmitted = shared == nil ? [:] : pools.withLock { p in
             Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, max(0, $0.admitted)) : nil } })
         }
-        return try counters.withLock { c in
+        let admission = try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
             var headers: [(String, String)] = []
             // One header per name: a later scope's (a key's and its tenant's limits name the same
@@ -237,6 +236,16 @@ public final class RateLimiter: Sendable {
             }
             return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, headers: headers)
         }
+        if shared != nil { countAlone(active.filter { $0.limits.rpm != nil }.map(\.key), minute: minute) }
+        return admission
+    }
+
+    /// A request admitted on this replica's own count goes to the store with the next settlement;
+    /// while the store does not answer, the count waits and is retried once a second, until its
+    /// minute is over.
+    func countAlone(_ scopes: [String], minute: Int64) {
+        guard !scopes.isEmpty else { return }
+        enqueueSettle { b in for s in scopes { b.requests[.init(scope: s, window: minute), default: 0] += 1 } }
     }
 
     /// Sends the pending settlements in one call. A failure leaves leases to expire on their own.
@@ -249,7 +258,12 @@ public final class RateLimiter: Sendable {
         }
         guard !batch.isEmpty else { return }
         do { try await shared.settle(batch) } catch {
-            logger.warning("could not settle \(batch.leases.count) leases with the shared store; they expire by themselves", metadata: ["error": "\(error)"])
+            logger.warning("could not settle with the shared store: \(batch.leases.count) leases expire by themselves, requests counted alone are retried", metadata: ["error": "\(error)"])
+            let minute = Self.nowMillis() / 60_000
+            let again = batch.requests.filter { $0.key.window == minute }
+            guard !again.isEmpty else { return }
+            pendingSettles.withLock { b in b.requests.merge(again, uniquingKeysWith: +) }
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .seconds(1)) { Task { await self.flushSettles() } }
         }
     }
 
