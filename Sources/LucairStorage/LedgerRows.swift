@@ -23,6 +23,11 @@ enum LedgerRows {
     static let firstUsageColumn = 3
     static let firstExtraColumn = firstUsageColumn + usageColumns.count
 
+    static let hashes = "SELECT hash FROM ledger_entries WHERE tenant_id = ? ORDER BY seq"
+
+    /// The extra column a lookup of one entry needs: the previous entry's hash (NULL for the first).
+    static let previousHash = ", (SELECT p.hash FROM ledger_entries p WHERE p.tenant_id = e.tenant_id AND p.seq = e.seq - 1)"
+
     /// Entries with their usage rows (NULL for an entry that keeps its bytes); `extra` adds columns.
     static func select(_ extra: String = "") -> String {
         "SELECT e.seq, e.canonical, e.hash, " + usageColumns.map { "u." + $0 }.joined(separator: ", ") + extra

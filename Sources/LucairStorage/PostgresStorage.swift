@@ -102,9 +102,11 @@ public final class PostgresStorage: Storage, SharedLimits {
         return out
     }
 
-    static func text(_ row: PostgresRandomAccessRow, _ c: String) -> String? { (try? row[c].decode(String?.self)) ?? nil }
-    static func int(_ row: PostgresRandomAccessRow, _ c: String) -> Int64? {
-        let cell = row[c]
+    static func text(_ row: PostgresRandomAccessRow, _ c: String) -> String? { text(row[c]) }
+    static func int(_ row: PostgresRandomAccessRow, _ c: String) -> Int64? { int(row[c]) }
+    static func text(_ cell: PostgresCell) -> String? { (try? cell.decode(String?.self)) ?? nil }
+    /// Any integer column, or a boolean as 0 / 1.
+    static func int(_ cell: PostgresCell) -> Int64? {
         if let b = try? cell.decode(Bool.self) { return b ? 1 : 0 }
         return (try? cell.decode(Int64?.self)) ?? (try? cell.decode(Int32?.self))?.map(Int64.init)
     }
@@ -372,11 +374,7 @@ public final class PostgresStorage: Storage, SharedLimits {
     static func stored(_ r: PostgresRandomAccessRow, prevHex: String) -> LedgerVerifier.Stored {
         let seq = int(r, "seq") ?? 0
         let canonical = LedgerRows.canonical(stored: Array((text(r, "canonical") ?? "").utf8), seq: seq, prevHex: prevHex,
-                                             text: { (try? r[$0].decode(String?.self)) ?? nil },
-                                             int: { i in
-                                                 (try? r[i].decode(Int64?.self)) ?? (try? r[i].decode(Int32?.self))?.map(Int64.init)
-                                                     ?? (try? r[i].decode(Bool?.self))?.map { $0 ? 1 : 0 }
-                                             })
+                                             text: { text(r[$0]) }, int: { int(r[$0]) })
         return LedgerVerifier.Stored(seq: seq, canonical: canonical, hash: text(r, "hash") ?? "")
     }
 
@@ -389,10 +387,13 @@ public final class PostgresStorage: Storage, SharedLimits {
         }
     }
 
+    public func ledgerHashes(tenantId: String) async throws -> [String] {
+        try await rows(Self.numbered(LedgerRows.hashes), [.text(tenantId)]).compactMap { Self.text($0, "hash") }
+    }
+
     public func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored? {
-        let prev = ", (SELECT p.hash FROM ledger_entries p WHERE p.tenant_id = e.tenant_id AND p.seq = e.seq - 1) AS prev_hash"
-        return try await rows(LedgerRows.select(prev) + " WHERE e.tenant_id = $1 AND e.kind = $2 AND e.ref = $3", [.text(tenantId), .text(kind), .text(ref)]).first.map {
-            Self.stored($0, prevHex: Self.text($0, "prev_hash") ?? Hex.encode(LedgerEntry.genesis))
+        try await rows(LedgerRows.select(LedgerRows.previousHash) + " WHERE e.tenant_id = $1 AND e.kind = $2 AND e.ref = $3", [.text(tenantId), .text(kind), .text(ref)]).first.map {
+            Self.stored($0, prevHex: Self.text($0[LedgerRows.firstExtraColumn]) ?? Hex.encode(LedgerEntry.genesis))
         }
     }
 

@@ -326,6 +326,10 @@ public final class SQLiteStorage: Storage {
         }
     }
 
+    public func ledgerHashes(tenantId: String) async throws -> [String] {
+        try await db.read { db in try String.fetchAll(db, sql: LedgerRows.hashes, arguments: [tenantId]) }
+    }
+
     /// A row of `LedgerRows.select`, the entry's bytes rebuilt when it keeps none.
     static func stored(_ row: Row, prevHex: String) throws -> LedgerVerifier.Stored {
         let seq: Int64 = row[0]
@@ -338,8 +342,7 @@ public final class SQLiteStorage: Storage {
 
     public func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored? {
         try await db.read { db in
-            let prev = ", (SELECT p.hash FROM ledger_entries p WHERE p.tenant_id = e.tenant_id AND p.seq = e.seq - 1)"
-            return try Row.fetchOne(db, sql: LedgerRows.select(prev) + " WHERE e.tenant_id = ? AND e.kind = ? AND e.ref = ?", arguments: [tenantId, kind, ref]).map {
+            try Row.fetchOne(db, sql: LedgerRows.select(LedgerRows.previousHash) + " WHERE e.tenant_id = ? AND e.kind = ? AND e.ref = ?", arguments: [tenantId, kind, ref]).map {
                 try Self.stored($0, prevHex: ($0[LedgerRows.firstExtraColumn] as String?) ?? Hex.encode(LedgerEntry.genesis))
             }
         }

@@ -135,8 +135,12 @@ public protocol Storage: Sendable {
 
     // The ledger (read side; appends happen in `insertUsage`).
     func ledgerTenants() async throws -> [String]
-    /// A tenant's entries in sequence order, as stored (hashes are recomputed by the verifier).
+    /// A tenant's entries in sequence order, as stored (hashes are recomputed by the verifier;
+    /// usage entries' bytes are rebuilt from their usage rows, `LedgerRows`).
     func ledgerEntries(tenantId: String) async throws -> [LedgerVerifier.Stored]
+    /// A tenant's stored entry hashes (hex) in sequence order: a proof's Merkle leaves, without
+    /// rebuilding every entry.
+    func ledgerHashes(tenantId: String) async throws -> [String]
     func ledgerEntry(tenantId: String, kind: String, ref: String) async throws -> LedgerVerifier.Stored?
     func ledgerHeads() async throws -> [String: LedgerHead]
     func insertCheckpoints(_ c: [Checkpoint]) async throws

@@ -96,7 +96,7 @@ public struct LedgerService: Service, Sendable {
         guard let e = try await storage.ledgerEntry(tenantId: tenantId, kind: kind, ref: ref) else { throw ProofError.noEntry(ref) }
         guard !e.canonical.isEmpty else { throw ProofError.noUsageRecord(ref) }
         guard let cp = try await storage.checkpoints(tenantId: tenantId).last(where: { $0.size >= e.seq }) else { throw ProofError.noCheckpoint(ref) }
-        let leaves = try await storage.ledgerEntries(tenantId: tenantId).prefix(Int(cp.size)).map { Merkle.leaf(Hex.decode($0.hash) ?? []) }
+        let leaves = try await storage.ledgerHashes(tenantId: tenantId).prefix(Int(cp.size)).map { Merkle.leaf(Hex.decode($0) ?? []) }
         return InclusionProof(entry: e.canonical, index: e.seq - 1, path: Merkle.auditPath(Int(e.seq - 1), leaves[...]), checkpoint: cp)
     }
 

@@ -32,11 +32,10 @@ struct QuotaPool {
     /// A block of the next minute, taken in the last seconds of this one, so that a busy scope's
     /// first request of a minute does not wait on the store.
     var next: (window: Int64, requests: Int, tokens: Int) = (-1, 0, 0)
-    /// Requests admitted against `window` here: a scope with fewer than `aheadUse` takes no block ahead.
+    /// Requests the store admitted against `window` here, from blocks or grants (`giveBack` takes
+    /// back the rest): a scope with fewer than `aheadUse` takes no block ahead, and counting alone,
+    /// if the store stops answering, adds them.
     var used = 0
-    /// Requests of this scope's RPM the store counted for this replica in `window` (from blocks or
-    /// grants): counting alone adds them, if the store stops answering.
-    var admitted = 0
     /// Requests on their way to the store asking for a block (`blockAsks` at most).
     var blockAsks = 0
 
@@ -68,7 +67,6 @@ struct QuotaPool {
         (requests, tokens) = next.window == minute ? (next.requests, next.tokens) : (0, 0)
         next = (-1, 0, 0)
         used = 0
-        admitted = 0
         return true
     }
 
@@ -143,7 +141,6 @@ extension RateLimiter {
                 if l.rpm != nil {
                     ask.needRequests = QuotaPool.take(1, from: &pool.requests)
                     part.requestScopes.append(s.key)
-                    pool.admitted += 1  // taken back by `giveBack` if not admitted after all
                 }
                 if l.tpm != nil {
                     ask.needTokens = QuotaPool.take(estimatedTokens, from: &pool.tokens)
@@ -290,10 +287,8 @@ extension RateLimiter {
     func giveBack(_ a: Admission) {
         guard let s = a.shared else { return }
         pools.withLock { p in
-            for key in s.requestScopes where p[key]?.window == a.minute {
-                p[key]!.requests += 1
-                p[key]!.admitted -= 1
-            }
+            for key in a.keys where p[key]?.window == a.minute { p[key]!.used -= 1 }
+            for key in s.requestScopes where p[key]?.window == a.minute { p[key]!.requests += 1 }
             for key in s.tokenScopes where p[key]?.window == a.minute { p[key]!.tokens += a.reservedTokens }
             for slot in s.slots { p[slot.scope]?.freeSlots.append(slot) }
         }

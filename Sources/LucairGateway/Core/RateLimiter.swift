@@ -190,7 +190,7 @@ public final class RateLimiter: Sendable {
         // admitted alone: counting alone never starts a fresh limit. What it admits alone is told to
         // the store when it answers again (`countAlone`), so the rest of the minute counts it.
         let sharedAdmitted = shared == nil ? [:] : pools.withLock { p in
-            Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, max(0, $0.admitted)) : nil } })
+            Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, max(0, $0.used)) : nil } })
         }
         let admission = try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing.
