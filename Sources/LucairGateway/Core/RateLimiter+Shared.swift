@@ -217,7 +217,6 @@ extension RateLimiter {
                     for c in counted { b.requests[c.key, default: 0] -= c.n }
                 }
             }) { try await shared.grant(sent) }
-            sharedMisses.store(0, ordering: .relaxed)
             if sharedFailing.exchange(false, ordering: .relaxed) { logger.notice("shared limits reachable again") }
             switch answer {
             case .granted(let shares):
@@ -251,15 +250,12 @@ extension RateLimiter {
                     self.enqueueSettle { $0.leases += mine }
                 }
             }
-            // A missed deadline alone counts this request here; several in a row, or an error, every
-            // request until the store is retried.
-            var misses = Self.missesBeforeFallback
-            if error is DeadlinePassed { misses = sharedMisses.add(1, ordering: .relaxed).newValue } else { sharedMisses.store(misses, ordering: .relaxed) }
-            if misses >= Self.missesBeforeFallback {
-                sharedFailedAt.store(now, ordering: .relaxed)
-                if !sharedFailing.exchange(true, ordering: .relaxed) {
-                    logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
-                }
+            // Every request counts here until the store is retried, a second on: asked again at once,
+            // the store could still hold this request's slot from a grant that commits late, and
+            // refuse the next request of a key limited to one at a time.
+            sharedFailedAt.store(now, ordering: .relaxed)
+            if !sharedFailing.exchange(true, ordering: .relaxed) {
+                logger.error("shared limits unreachable; counting per replica until they return", metadata: ["error": "\(error)"])
             }
             return nil
         }

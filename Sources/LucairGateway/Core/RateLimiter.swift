@@ -79,11 +79,6 @@ public final class RateLimiter: Sendable {
     let sharedFailing = Atomic<Bool>(false)
     /// When the shared store last failed (ms); while it is failing it is retried once a second.
     let sharedFailedAt = Atomic<Int64>(0)
-    /// Grants in a row that missed their deadline. One slow grant (a checkpoint, a lock held a
-    /// moment) sends only its own request to per-replica counting; `missesBeforeFallback` in a row
-    /// send every request there until the store is retried.
-    let sharedMisses = Atomic<Int>(0)
-    static let missesBeforeFallback = 3
     let logger: Logger
     public static let defaultMaxOutput = 1024
     /// How long a request waits for the shared store before counting locally instead.
