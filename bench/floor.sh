@@ -29,7 +29,7 @@ declare -A model=([direct]=ministral-8b [floor]=ministral-8b [tensorzero]=tensor
 hz=$(getconf CLK_TCK)
 echo "| connections | gateway | req/s | p50 / p99 (µs) | CPU µs/req | req/s / TensorZero's |"
 echo "|---|---|---|---|---|---|"
-for c in 16 64; do
+for c in ${FLOOR_CONC:-16 64}; do
   declare -A line=() cpu=()
   for g in direct floor tensorzero lucair; do
     body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'

@@ -48,11 +48,19 @@ for c in 1 16 64; do
 done
 # Open loop: a steady PACED_RATE requests/s (default 1,000) over 16 connections, well below what
 # either target sustains, so the added latency is Lucair's own time plus its interference, not
-# queueing behind a saturated CPU (the closed loop above measures that).
+# queueing behind a saturated CPU (the closed loop above measures that). Each round drives the fake
+# and Lucair at the same time from one load generator (--pair-url), so the machine's hiccups, which
+# move p99 by milliseconds from one run to the next here, fall on both; then the same with
+# lucair-floor (Lucair's HTTP building blocks doing none of its work) for what the stack alone adds.
 paced=${PACED_RATE:-1000}
+floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
+for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
 for round in 1 2 3; do
-  run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency 16 --rate "$paced" --body "$body" --label "paced-direct-$round" >> "$results"
-  run --url "http://127.0.0.1:$lport/v1/chat/completions" --key "$key" --concurrency 16 --rate "$paced" --body "$body" --label "paced-lucair-$round" >> "$results"
+  run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency 16 --rate "$paced" --body "$body" --label "paced-direct-$round" \
+    --pair-url "http://127.0.0.1:$lport/v1/chat/completions" --pair-key "$key" --pair-label "paced-lucair-$round" >> "$results"
+  run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency 16 --rate "$paced" --body "$body" --label "paced-fdirect-$round" \
+    --pair-url "http://127.0.0.1:$floorport/v1/chat/completions" --pair-label "paced-floor-$round" >> "$results"
 done
 # Lucair's CPU per request: utime + stime across a run at 16 connections, without warm-up, so
 # every request the CPU paid for is counted.
@@ -84,13 +92,14 @@ for mode, d, l in [("non-streaming (total)", "direct", "lucair"), ("streaming (t
         a, b = by[(d, c)], by[(l, c)]
         print(f"| {mode} | {c} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['rps']:.0f} | {b['rps']:.0f} | {a['failed']+b['failed']} |")
 print()
-print(f"Open loop, {sys.argv[5]} requests/s over 16 connections (three rounds, direct and Lucair alternated):")
+print(f"Open loop, {sys.argv[5]} requests/s over 16 connections to each target, direct and through the gateway at the same time (three rounds):")
 print()
-print("| round | direct p50 / p99 (µs) | via Lucair p50 / p99 (µs) | **added p50 / p99 (µs)** | failed |")
-print("|---|---|---|---|---|")
+print("| round | gateway | direct p50 / p99 (µs) | via gateway p50 / p99 (µs) | **added p50 / p99 (µs)** | failed |")
+print("|---|---|---|---|---|---|")
 for i in (1, 2, 3):
-    a, b = by[(f"paced-direct-{i}", 16)], by[(f"paced-lucair-{i}", 16)]
-    print(f"| {i} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['failed']+b['failed']} |")
+    for g, d in (("lucair", "direct"), ("floor", "fdirect")):
+        a, b = by[(f"paced-{d}-{i}", 16)], by[(f"paced-{g}-{i}", 16)]
+        print(f"| {i} | {g} | {a['p50_us']} / {a['p99_us']} | {b['p50_us']} / {b['p99_us']} | **{b['p50_us']-a['p50_us']} / {b['p99_us']-a['p99_us']}** | {a['failed']+b['failed']} |")
 print()
 cpu, r = by[("cpu", 16)], by[("cpu-run", 16)]
 print(f"Lucair CPU per non-streaming request at concurrency 16: {cpu['ticks'] * 1_000_000 // cpu['hz'] // max(1, r['ok'])} µs")

@@ -8,6 +8,11 @@ import NIOHTTP1
 /// Closed-loop load generator: `--concurrency` workers each send requests back to back for
 /// `--seconds`, recording latency (non-streaming) or time to first content chunk and gaps between
 /// chunks (streaming). Prints one JSON line of results.
+///
+/// With `--pair-url`, a second set of workers drives that URL at the same time and the same
+/// concurrency and rate, and a second line reports it: the two targets share every moment of the
+/// run, so what this machine does to both (other processes, the hypervisor) cancels out of their
+/// difference. The paced added-latency figures use it (bench/overhead.sh).
 @main
 struct LoadGen: AsyncParsableCommand {
     @Option var url: String
@@ -19,12 +24,19 @@ struct LoadGen: AsyncParsableCommand {
     @Flag var stream = false
     @Option(help: "Label copied into the output.") var label = ""
     @Option(help: "Target requests/s across all workers (paced, for soaks); 0 sends back to back.") var rate = 0.0
+    @Option(help: "A second URL driven at the same time by its own workers (same concurrency, rate and body).") var pairURL: String?
+    @Option(help: "API key for --pair-url.") var pairKey: String?
+    @Option(help: "JSON request body for --pair-url (default: --body).") var pairBody: String?
+    @Option(help: "Label of --pair-url's line.") var pairLabel = "pair"
 
     func run() async throws {
         var cfg = HTTPClient.Configuration()
         cfg.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency + 8)
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: cfg)
-        let bodyBytes = ByteBuffer(string: body)
+        // Each target: its URL, key, body and label.
+        var list = [(url, key, ByteBuffer(string: body), label)]
+        if let pairURL { list.append((pairURL, pairKey, ByteBuffer(string: pairBody ?? body), pairLabel)) }
+        let targets = list, stream = stream, rate = rate, concurrency = concurrency
         let start = ContinuousClock.now
         let warmEnd = start + .milliseconds(Int(warmup * 1000))
         let end = warmEnd + .milliseconds(Int(seconds * 1000))
@@ -36,14 +48,18 @@ struct LoadGen: AsyncParsableCommand {
             var failed = 0
             var stalled = 0  // streams with a gap of a second or more between chunks
         }
-        let results = try await withThrowingTaskGroup(of: Result.self) { group in
-            for worker in 0..<concurrency {
+        let results = try await withThrowingTaskGroup(of: (Int, Result).self) { group in
+            // Worker slots alternate between the targets, so a pair's requests fall halfway
+            // between the first target's.
+            for slot in 0..<(concurrency * targets.count) {
+                let t = slot % targets.count
+                let (url, key, bodyBytes, _) = targets[t]
                 group.addTask {
                     var r = Result()
                     // Paced workers start staggered and keep to a schedule, so a slow answer
                     // does not make the next requests bunch up.
                     let interval: Duration = rate > 0 ? .microseconds(Int64(Double(concurrency) / rate * 1_000_000)) : .zero
-                    var next = start + interval * worker / concurrency
+                    var next = start + interval * slot / (concurrency * targets.count)
                     while ContinuousClock.now < end {
                         if rate > 0 {
                             if next > .now { try? await Task.sleep(until: next) }
@@ -78,29 +94,31 @@ struct LoadGen: AsyncParsableCommand {
                             r.failed += 1
                         }
                     }
-                    return r
+                    return (t, r)
                 }
             }
-            var all = Result()
-            for try await r in group {
-                all.latency.add(r.latency)
-                all.gaps.add(r.gaps)
-                all.ok += r.ok
-                all.failed += r.failed
-                all.stalled += r.stalled
+            var all = [Result](repeating: Result(), count: targets.count)
+            for try await (t, r) in group {
+                all[t].latency.add(r.latency)
+                all[t].gaps.add(r.gaps)
+                all[t].ok += r.ok
+                all[t].failed += r.failed
+                all[t].stalled += r.stalled
             }
             return all
         }
-        let out: [String: Any] = [
-            "label": label, "concurrency": concurrency, "stream": stream, "ok": results.ok, "failed": results.failed,
-            "rps": Double(results.ok) / seconds,
-            "p50_us": results.latency.valueAtPercentile(50), "p90_us": results.latency.valueAtPercentile(90),
-            "p99_us": results.latency.valueAtPercentile(99), "max_us": results.latency.max,
-            "gap_p99_us": results.gaps.valueAtPercentile(99), "gap_max_us": results.gaps.max, "stalled": results.stalled,
-        ]
         try await client.shutdown()
-        let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
+        for (t, results) in results.enumerated() {
+            let out: [String: Any] = [
+                "label": targets[t].3, "concurrency": concurrency, "stream": stream, "ok": results.ok, "failed": results.failed,
+                "rps": Double(results.ok) / seconds,
+                "p50_us": results.latency.valueAtPercentile(50), "p90_us": results.latency.valueAtPercentile(90),
+                "p99_us": results.latency.valueAtPercentile(99), "max_us": results.latency.max,
+                "gap_p99_us": results.gaps.valueAtPercentile(99), "gap_max_us": results.gaps.max, "stalled": results.stalled,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
     }
 }
 
