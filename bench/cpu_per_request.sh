@@ -3,11 +3,14 @@
 # `wrk -t1 -cN` through the tenant key (auth, limits, `auto` routing, ledger metering all on), at
 # each concurrency in CONC (default 16), with req/s and latency (wrk's JSON line).
 #
-#   [CONC="1 16 64"] [ROUNDS=3] [RATE=3000] bench/cpu_per_request.sh [SECS] [BIN_DIR …]
+#   [CONC="1 16 64"] [ROUNDS=3] [RATE=3000] [STREAM=1] bench/cpu_per_request.sh [SECS] [BIN_DIR …]
 #
 # With RATE set (requests/s), each point is paced instead (`lucair-loadgen --rate`, 16 workers):
 # every build does the same work at the same rate, which spreads less than a closed loop where the
 # faster build also serves more requests.
+#
+# With STREAM=1, streamed requests instead (`lucair-loadgen --stream`, 16 content chunks each, closed
+# loop at each CONC or paced at RATE): the figure is CPU per stream.
 #
 # A BIN_DIR holds a commit's release `lucair`, `lucair-fake-upstream` and `lucair-loadgen`.
 # With several BIN_DIRs (e.g. two `swift build -c release --show-bin-path` folders of two commits),
@@ -24,7 +27,7 @@ if [ ${#dirs[@]} -eq 0 ]; then
 fi
 
 hz=$(getconf CLK_TCK)
-body='{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+body='{"model":"auto",'"${STREAM:+\"stream\":true,}"'"messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
 
 for round in $(seq "${ROUNDS:-3}"); do
   for d in "${dirs[@]}"; do
@@ -36,8 +39,9 @@ for round in $(seq "${ROUNDS:-3}"); do
       url="http://127.0.0.1:$lport/v1/chat/completions"
       # One point: closed loop at $c connections (wrk), or paced at $RATE (16 workers).
       load() {
-        if [ -n "${RATE:-}" ]; then
-          "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency 16 --rate "$RATE" --seconds "$1" --warmup 0 --label "$d" --body "$body"
+        if [ -n "${RATE:-}${STREAM:-}" ]; then
+          "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency "${RATE:+16}${RATE:-$c}" --rate "${RATE:-0}" --seconds "$1" --warmup 0 \
+            --label "$d" --body "$body" ${STREAM:+--stream}
         else
           BODY=$body KEY=$tenant_key LABEL="$d" CONC=$c wrk -t1 -c"$c" -d"$1s" -s bench/peers/wrk-json.lua "$url" | tail -1
         fi

@@ -81,7 +81,7 @@ public struct UpstreamStream: AsyncSequence, Sendable {
                     try decoder.end()
                     continue
                 }
-                for e in parser.feed(buffer.readableBytesView) { pending.append(contentsOf: try decode(e)) }
+                for e in buffer.withUnsafeReadableBytes({ parser.feed($0) }) { pending.append(contentsOf: try decode(e)) }
             }
         }
 

@@ -22,15 +22,29 @@ public struct SSEParser: Sendable {
 
     /// Feeds bytes; returns the events completed by them.
     public mutating func feed<C: Sequence<UInt8>>(_ bytes: C) -> [SSEEvent] {
+        // One call through the generic, then spans: byte by byte across a module boundary the
+        // generic was unspecialised, and the hottest function of a streamed answer.
+        if let events = bytes.withContiguousStorageIfAvailable({ feed(UnsafeRawBufferPointer($0)) }) { return events }
+        return Array(bytes).withUnsafeBytes { feed($0) }
+    }
+
+    /// Feeds bytes; returns the events completed by them. Copies each line's bytes in one go.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [SSEEvent] {
         var out: [SSEEvent] = []
-        for b in bytes {
-            if b == 0x0A, lastWasCR { lastWasCR = false; continue }
-            lastWasCR = b == 0x0D
-            if b == 0x0A || b == 0x0D {
-                if let e = endLine() { out.append(e) }
-            } else {
-                line.append(b)
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            if lastWasCR {  // CR LF ends one line, not two
+                lastWasCR = false
+                if bytes[i] == 0x0A { i += 1; continue }
             }
+            var end = i
+            while end < n, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
+            if end > i { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<end])) }
+            guard end < n else { break }
+            lastWasCR = bytes[end] == 0x0D
+            if let e = endLine() { out.append(e) }
+            i = end + 1
         }
         return out
     }

@@ -87,6 +87,15 @@ import Testing
         }
     }
 
+    @Test func bareCarriageReturnsEndLinesEvenAtAPieceBoundary() {
+        let wire = Array("data: a\r\rdata: b\r\ndata: c\r\r\n".utf8)
+        var whole = SSEParser()
+        var bytewise = SSEParser()
+        let expected = [SSEEvent(data: "a"), SSEEvent(data: "b\nc")]
+        #expect(whole.feed(wire) == expected)
+        #expect(wire.flatMap { bytewise.feed([$0]) } == expected)
+    }
+
     @Test func finishDeliversAnUnterminatedEvent() {
         var p = SSEParser()
         #expect(p.feed(Array("data: tail".utf8)).isEmpty)
