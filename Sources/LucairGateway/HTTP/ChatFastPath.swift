@@ -68,6 +68,8 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var streamHeadSent = false
     /// The shutdown's grace ended: the connection is closing, and the answer's task writes nothing more.
     var closingForShutdown = false
+    /// A flush is queued on the loop (`flushSoon`).
+    var flushQueued = false
 
     init(routes: Routes) {
         self.routes = routes
@@ -154,29 +156,59 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             case .ok(let lines, let bytes):
                 loop.execute { bound.value.0.writeAnswer(200, "OK", lines.pairs, bytes, close: close, bound.value.1) }
             case .stream(let response, let opened):
-                loop.execute {
-                    let (me, context) = bound.value
+                // On the loop when the task is there already: queued behind it, the head could
+                // leave after chunks the task writes at once.
+                func onLoop(_ body: @escaping @Sendable (ChatFastPath, ChannelHandlerContext) -> Void) {
+                    if loop.inEventLoop { body(bound.value.0, bound.value.1) } else { loop.execute { body(bound.value.0, bound.value.1) } }
+                }
+                onLoop { me, context in
                     guard !me.closingForShutdown else { return }
                     var head = HTTPHeaders(response.headerFields.map { ($0.name.rawName, $0.value) })
                     head.add(name: "date", value: me.date.now())
                     head.add(name: "server", value: LucairApp.serverName)
-                    context.writeAndFlush(me.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status.code), headers: head))), promise: nil)
+                    context.write(me.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status.code), headers: head))), promise: nil)
+                    me.flushSoon(context)
                     me.streamHeadSent = true
                 }
                 await routes.gateway.chat.pump(opened) { bytes in
-                    try await loop.flatSubmit {
-                        let (me, context) = bound.value
-                        guard !me.closingForShutdown else { return loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
-                        return context.writeAndFlush(me.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes)))))
-                    }.get()
+                    if loop.inEventLoop {
+                        if let slowClient = bound.value.0.writeStream(bytes, bound.value.1) { try await slowClient.get() }
+                    } else {
+                        try await loop.flatSubmit { bound.value.0.writeStream(bytes, bound.value.1) ?? loop.makeSucceededVoidFuture() }.get()
+                    }
                 }
-                loop.execute {
-                    let (me, context) = bound.value
+                onLoop { me, context in
                     guard !me.closingForShutdown else { return }
                     context.write(me.wrapOutboundOut(.end(nil)), promise: nil)  // the encoder's last chunk
                     me.end(close: close, context)
                 }
             }
+        }
+    }
+
+    /// Writes a piece of a stream without flushing it: one flush, queued behind what the loop has to
+    /// do right now, sends every piece written meanwhile in one `writev` (chunks that arrive together
+    /// from the upstream, the head with the first). Returns what to wait for only when the client
+    /// reads slower than the stream comes; a closed connection fails the write.
+    func writeStream(_ bytes: [UInt8], _ context: ChannelHandlerContext) -> EventLoopFuture<Void>? {
+        guard !closingForShutdown, context.channel.isActive else { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        let part = wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+        guard context.channel.isWritable else {
+            return context.writeAndFlush(part)
+        }
+        context.write(part, promise: nil)
+        flushSoon(context)
+        return nil
+    }
+
+    func flushSoon(_ context: ChannelHandlerContext) {
+        guard !flushQueued else { return }
+        flushQueued = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (me, context) = bound.value
+            me.flushQueued = false
+            context.flush()
         }
     }
 
