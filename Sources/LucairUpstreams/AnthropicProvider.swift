@@ -24,8 +24,8 @@ public struct AnthropicProvider: ChatProvider {
 
     public func stream(_ call: UpstreamCall) async throws -> UpstreamStream {
         let d = call.deployment
-        let response = try await http.post(url: d.url + "/v1/messages", headers: headers(d), body: try build(call), deployment: d, stream: true)
-        return UpstreamStream(body: response.body, decoder: AnthropicStreamDecoder(translator: .init(envelope: call.envelope)), deployment: d.name)
+        let stream = try await http.stream(url: d.url + "/v1/messages", headers: headers(d), body: try build(call), deployment: d)
+        return UpstreamStream(body: stream, decoder: AnthropicStreamDecoder(translator: .init(envelope: call.envelope)), deployment: d.name)
     }
 
     func build(_ call: UpstreamCall) throws -> JSONValue {

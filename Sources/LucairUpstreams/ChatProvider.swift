@@ -37,16 +37,45 @@ public protocol StreamDecoder: Sendable {
 /// natural back-pressure, and dropping the iterator cancels the upstream request.
 public struct UpstreamStream: AsyncSequence, Sendable {
     public typealias Element = StreamPiece
-    let body: HTTPClientResponse.Body
+    let body: Body
     let decoder: any StreamDecoder
     let deployment: String
+
+    /// Where the bytes come from: `KeepAliveClient` (plain HTTP) or AsyncHTTPClient (HTTPS).
+    enum Body: Sendable {
+        case lean(KeepAliveClient.StreamBody)
+        case client(HTTPClientResponse.Body)
+
+        enum Iterator {
+            case lean(KeepAliveClient.StreamBody.AsyncIterator)
+            case client(HTTPClientResponse.Body.AsyncIterator)
+
+            mutating func next() async throws -> ByteBuffer? {
+                switch self {
+                case .lean(var it):
+                    defer { self = .lean(it) }
+                    return try await it.next()
+                case .client(var it):
+                    defer { self = .client(it) }
+                    return try await it.next()
+                }
+            }
+        }
+
+        func makeAsyncIterator() -> Iterator {
+            switch self {
+            case .lean(let b): .lean(b.makeAsyncIterator())
+            case .client(let b): .client(b.makeAsyncIterator())
+            }
+        }
+    }
 
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(body: body.makeAsyncIterator(), decoder: decoder, deployment: deployment)
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var body: HTTPClientResponse.Body.AsyncIterator
+        var body: Body.Iterator
         var decoder: any StreamDecoder
         let deployment: String
         var parser = SSEParser()

@@ -3,14 +3,17 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// A keep-alive HTTP/1.1 client for whole answers from plain-HTTP upstreams (local engines, the
-/// hot path). Written here instead of using AsyncHTTPClient on this path: AHC's general pool and
-/// per-request state machines cost about a fifth of Lucair's CPU per request (docs/benchmarks.md,
-/// profile); this client keeps idle connections per upstream, prefers one on the caller's event
-/// loop, and sends a request's head and body in one flush. Streams and HTTPS stay on AHC.
+/// A keep-alive HTTP/1.1 client for plain-HTTP upstreams (local engines, the hot path): whole
+/// answers (`post`) and streams (`stream`, in KeepAliveClient+Stream.swift). Written here instead
+/// of using AsyncHTTPClient on this path: AHC's general pool and per-request state machines cost
+/// about a fifth of Lucair's CPU per request (docs/benchmarks.md, profile), and it hands a stream's
+/// body over one HTTP chunk at a time, each a hop between tasks; this client keeps idle connections
+/// per upstream, prefers one on the caller's event loop, sends a request's head and body in one
+/// flush, and hands a stream over one socket read at a time. HTTPS stays on AHC.
 ///
 /// Bounds per call: connect timeout, idle timeout (the longest silence from the upstream once the
-/// request is sent) and a total deadline. Cancelling the calling task closes the connection.
+/// request is sent) and a deadline (for a stream, on its head only). Cancelling the calling task,
+/// or dropping a stream's body, closes the connection.
 public final class KeepAliveClient: Sendable {
     public struct Response: Sendable {
         public var status: Int
@@ -87,16 +90,9 @@ public final class KeepAliveClient: Sendable {
 
     public func post(url: String, headers: [(String, String)], body: [UInt8],
                      connectTimeout: TimeAmount, idleTimeout: TimeAmount, deadline: NIODeadline) async throws -> Response {
-        guard let (endpoint, path) = split(url) else { throw Failure.badURL }
-        let channel = try await connection(to: endpoint, connectTimeout: connectTimeout)
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
-        head.headers.reserveCapacity(headers.count + 3)
-        head.headers.add(name: "host", value: endpoint.port == 80 ? endpoint.host : "\(endpoint.host):\(endpoint.port)")
-        head.headers.add(name: "content-type", value: "application/json")
-        head.headers.add(name: "content-length", value: String(body.count))
-        for (k, v) in headers { head.headers.add(name: k, value: v) }
+        let (channel, head) = try await open(url: url, headers: headers, bodyCount: body.count, connectTimeout: connectTimeout)
         let promise = channel.eventLoop.makePromise(of: Response.self)
-        let exchange = Exchange(head: head, body: channel.allocator.buffer(bytes: body), promise: promise,
+        let exchange = Exchange(head: head, body: channel.allocator.buffer(bytes: body), answer: .whole(promise),
                                 idleTimeout: idleTimeout, deadline: deadline)
         channel.writeAndFlush(exchange, promise: nil)
         return try await withTaskCancellationHandler {
@@ -104,6 +100,19 @@ public final class KeepAliveClient: Sendable {
         } onCancel: {
             channel.close(promise: nil)
         }
+    }
+
+    /// A connection for `url` and the request's head.
+    func open(url: String, headers: [(String, String)], bodyCount: Int, connectTimeout: TimeAmount) async throws -> (Channel, HTTPRequestHead) {
+        guard let (endpoint, path) = split(url) else { throw Failure.badURL }
+        let channel = try await connection(to: endpoint, connectTimeout: connectTimeout)
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.reserveCapacity(headers.count + 3)
+        head.headers.add(name: "host", value: endpoint.port == 80 ? endpoint.host : "\(endpoint.host):\(endpoint.port)")
+        head.headers.add(name: "content-type", value: "application/json")
+        head.headers.add(name: "content-length", value: String(bodyCount))
+        for (k, v) in headers { head.headers.add(name: k, value: v) }
+        return (channel, head)
     }
 
     /// An idle connection to `endpoint`, preferably on the caller's event loop; else a new one.
@@ -159,15 +168,29 @@ public final class KeepAliveClient: Sendable {
 
 /// One request on a connection: what to send and where the answer goes.
 struct Exchange: Sendable {
+    enum Answer: Sendable {
+        /// The whole answer.
+        case whole(EventLoopPromise<KeepAliveClient.Response>)
+        /// A 200's head with its body to come as a stream; any other status with its whole body.
+        case stream(EventLoopPromise<KeepAliveClient.Streamed>)
+    }
+
     var head: HTTPRequestHead
     var body: ByteBuffer
-    var promise: EventLoopPromise<KeepAliveClient.Response>
+    var answer: Answer
     var idleTimeout: TimeAmount
     var deadline: NIODeadline
+
+    func fail(_ error: any Error) {
+        switch answer {
+        case .whole(let p): p.fail(error)
+        case .stream(let p): p.fail(error)
+        }
+    }
 }
 
-/// Sends an `Exchange` and collects its answer; one at a time per connection (no pipelining).
-/// On a complete keep-alive answer the connection goes back to the pool through `onIdle`.
+/// Sends an `Exchange` and collects its answer, or streams it; one at a time per connection (no
+/// pipelining). On a complete keep-alive answer the connection goes back to the pool through `onIdle`.
 final class ExchangeHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = Exchange
@@ -180,6 +203,15 @@ final class ExchangeHandler: ChannelDuplexHandler {
     var body: ByteBuffer?
     var lastRead = NIODeadline.now()
     var timer: Scheduled<Void>?
+    /// A streamed body under way (after a 200 head of a `.stream` exchange), what this read brought
+    /// for it so far, and whether its reader wants more (reads stop while it does not).
+    var source: KeepAliveClient.StreamBody.Source?
+    var batch: ByteBuffer?
+    var producing = true
+    var readHeld = false
+    /// Which stream on this connection is the current one: a reader that finishes a stream after
+    /// the connection went on to the next request must not touch that one.
+    var streamNumber = 0
 
     init(maxBody: Int, onIdle: @escaping (Channel) -> Void) {
         self.maxBody = maxBody
@@ -189,7 +221,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
         guard pending == nil else {
-            exchange.promise.fail(KeepAliveClient.Failure.closed)
+            exchange.fail(KeepAliveClient.Failure.closed)
             return
         }
         pending = exchange  // head and body are nil: the last answer ended (or failed and closed)
@@ -210,6 +242,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
             let (handler, context) = loopBound.value
             guard let p = handler.pending else { return }
             let now = NIODeadline.now()
+            if !handler.producing { handler.lastRead = now }  // the reader is slow, not the upstream
             if now >= p.deadline || now >= handler.lastRead + p.idleTimeout {
                 handler.fail(KeepAliveClient.Failure.timeout, context)
             } else {
@@ -223,7 +256,12 @@ final class ExchangeHandler: ChannelDuplexHandler {
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
+            if h.status == .ok, let p = pending, case .stream(let promise) = p.answer { startStream(h, promise, context) }
         case .body(var part):
+            if source != nil {
+                batch.setOrWriteBuffer(&part)
+                return
+            }
             body.setOrWriteBuffer(&part)
             if body!.readableBytes > maxBody { fail(KeepAliveClient.Failure.tooLarge, context) }
         case .end:
@@ -233,20 +271,86 @@ final class ExchangeHandler: ChannelDuplexHandler {
             }
             timer?.cancel()
             pending = nil
+            head = nil
+            if let source {
+                deliver()
+                source.finish()
+                self.source = nil
+                producing = true
+                readHeld = false
+            }
             let response = KeepAliveClient.Response(status: Int(h.status.code), headers: h.headers,
                                                     body: body ?? context.channel.allocator.buffer(capacity: 0))
-            head = nil
             body = nil
             if h.isKeepAlive { onIdle(context.channel) } else { context.close(promise: nil) }
-            p.promise.succeed(response)
+            switch p.answer {
+            case .whole(let promise): promise.succeed(response)
+            case .stream(let promise): promise.succeed(.whole(response))  // no-op once a stream started
+            }
         }
+    }
+
+    /// A 200 of a stream: its head goes to the caller now, its body one read at a time.
+    func startStream(_ h: HTTPResponseHead, _ promise: EventLoopPromise<KeepAliveClient.Streamed>, _ context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        streamNumber += 1
+        let number = streamNumber
+        let made = KeepAliveClient.StreamBody.makeSequence(
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), finishOnDeinit: false,
+            delegate: KeepAliveClient.StreamDelegate(
+                more: { loop.execute { bound.value.0.resumeReading(number, bound.value.1) } },
+                gone: { loop.execute { bound.value.0.readerGone(number, bound.value.1) } }))
+        source = made.source
+        pending?.deadline = .distantFuture  // the deadline was for the head; the idle timeout goes on
+        promise.succeed(.streaming(status: Int(h.status.code), headers: h.headers, body: made.sequence))
+    }
+
+    /// Hands what this read brought to the stream's reader.
+    func deliver() {
+        guard let source, let bytes = batch else { return }
+        batch = nil
+        switch source.yield(bytes) {
+        case .produceMore: break
+        case .stopProducing: producing = false
+        case .dropped: break  // the reader is gone: `readerGone` closes the connection
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        deliver()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if producing { context.read() } else { readHeld = true }
+    }
+
+    func resumeReading(_ number: Int, _ context: ChannelHandlerContext) {
+        guard number == streamNumber, source != nil else { return }
+        producing = true
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    /// The stream's reader stopped (it finished, or it left before the end: then the rest of the
+    /// answer is not wanted, and the connection cannot carry another request).
+    func readerGone(_ number: Int, _ context: ChannelHandlerContext) {
+        if number == streamNumber, source != nil { fail(KeepAliveClient.Failure.closed, context) }
     }
 
     func fail(_ error: any Error, _ context: ChannelHandlerContext) {
         timer?.cancel()
         if let p = pending {
             pending = nil
-            p.promise.fail(error)
+            p.fail(error)  // no-op once a stream started
+        }
+        if let source {
+            self.source = nil
+            batch = nil
+            source.finish(error)
         }
         context.close(promise: nil)
     }

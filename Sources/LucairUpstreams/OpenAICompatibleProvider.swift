@@ -24,8 +24,8 @@ public struct OpenAICompatibleProvider: ChatProvider {
     public func stream(_ call: UpstreamCall) async throws -> UpstreamStream {
         let d = call.deployment
         let body = OpenAIRelay.upstreamBody(call.request, upstreamModel: d.upstreamModel)
-        let response = try await http.post(url: d.url + "/chat/completions", headers: headers(d), body: body, deployment: d, stream: true)
-        return UpstreamStream(body: response.body, decoder: OpenAIStreamDecoder(envelope: call.envelope), deployment: d.name)
+        let stream = try await http.stream(url: d.url + "/chat/completions", headers: headers(d), body: body, deployment: d)
+        return UpstreamStream(body: stream, decoder: OpenAIStreamDecoder(envelope: call.envelope), deployment: d.name)
     }
 
     /// `POST /embeddings`, relayed with the deployment's model name.

@@ -17,6 +17,28 @@ struct UpstreamHTTP: Sendable {
     static let maxErrorBody = 64 * 1024
     static let maxBody = 64 * 1024 * 1024
 
+    /// Opens a stream: returns its body once the upstream answered 200, else throws what its error says.
+    func stream(url: String, headers: [(String, String)], body: JSONValue, deployment d: Deployment) async throws -> UpstreamStream.Body {
+        guard let lean, url.hasPrefix("http://") else {
+            return .client(try await post(url: url, headers: headers, body: body, deployment: d, stream: true).body)
+        }
+        let streamed: KeepAliveClient.Streamed
+        do {
+            streamed = try await lean.stream(url: url, headers: headers, body: body.serialized(sortingKeys: false),
+                                             connectTimeout: .milliseconds(Int64(d.connectTimeoutMs)), idleTimeout: .milliseconds(Int64(d.idleTimeoutMs)),
+                                             headDeadline: .now() + .milliseconds(Int64(min(d.firstByteTimeoutMs, d.totalTimeoutMs))))
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw UpstreamErrors.transport(error, deployment: d.name)
+        }
+        switch streamed {
+        case .streaming(_, _, let body): return .lean(body)
+        case .whole(let r):
+            _ = try Self.answer(status: r.status, headers: r.headers, body: r.body, deployment: d)  // throws: not a 200
+            throw Self.notJSON(d)
+        }
+    }
+
     func post(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment, stream: Bool = false) async throws -> HTTPClientResponse {
         var req = HTTPClientRequest(url: url)
         req.method = .POST

@@ -105,6 +105,79 @@ import Testing
         }
     }
 
+    static func stream(_ c: KeepAliveClient, _ url: String, content: String, idle: Int64 = 5000, head: Int64 = 5000) async throws -> KeepAliveClient.Streamed {
+        let body = (["model": "ministral-8b", "stream": true, "messages": [["role": "user", "content": .string(content)]]] as JSONValue).serialized()
+        return try await c.stream(url: url + "/v1/chat/completions", headers: [], body: body, connectTimeout: .milliseconds(1000),
+                                  idleTimeout: .milliseconds(idle), headDeadline: .now() + .milliseconds(head))
+    }
+
+    /// The events of a streamed body, and how many buffers they came in.
+    static func events(_ body: KeepAliveClient.StreamBody) async throws -> (events: [SSEEvent], buffers: Int) {
+        var parser = SSEParser(), events: [SSEEvent] = [], buffers = 0
+        for try await buffer in body {
+            buffers += 1
+            events += buffer.withUnsafeReadableBytes { parser.feed($0) }
+        }
+        return (events, buffers)
+    }
+
+    @Test func streamsComeOneReadAtATimeAndTheConnectionIsReused() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            for round in 0..<3 {
+                guard case .streaming(let status, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=24]") else {
+                    Issue.record("no stream"); return
+                }
+                #expect(status == 200)
+                let (events, buffers) = try await Self.events(body)
+                #expect(events.last?.data == "[DONE]" && events.count >= 26, "\(events.count) events")
+                #expect(buffers < events.count, "chunks that arrive together come as one buffer (\(buffers) for \(events.count))")
+                #expect(idleCount(c) == 1, "round \(round): the connection went back to the pool")
+            }
+            // Spaced chunks still arrive one by one, as they come.
+            guard case .streaming(_, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=3 chunk_delay_ms=40]") else {
+                Issue.record("no stream"); return
+            }
+            #expect(try await Self.events(body).buffers >= 3)
+        }
+    }
+
+    @Test func aStreamsErrorStatusComesBackWhole() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            guard case .whole(let r) = try await Self.stream(c, s.fakeURL, content: "[fake status=429 retry_after=7]") else {
+                Issue.record("an error answer was streamed"); return
+            }
+            #expect(r.status == 429 && r.headers.first(name: "retry-after") == "7" && String(buffer: r.body).contains("error"))
+        }
+    }
+
+    @Test func aReaderThatLeavesEarlyClosesTheConnectionAndAStallEndsTheStream() async throws {
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            guard case .streaming(_, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=10 chunk_delay_ms=50]") else {
+                Issue.record("no stream"); return
+            }
+            var it = body.makeAsyncIterator()
+            #expect(try await it.next() != nil)
+            _ = consume it  // the reader leaves: the rest of the answer is not wanted
+            try await Task.sleep(for: .milliseconds(900))  // past the answer's end (10 × 50 ms)
+            #expect(idleCount(c) == 0, "a connection whose reader left is closed, not pooled once the answer ends")
+            // Silence longer than the idle timeout after the head ends the body with a timeout.
+            guard case .streaming(_, _, let stalled) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=4 chunk_delay_ms=1500]", idle: 300) else {
+                Issue.record("no stream"); return
+            }
+            await #expect(throws: KeepAliveClient.Failure.timeout) { _ = try await Self.events(stalled) }
+            // The head has its own deadline.
+            await #expect(throws: KeepAliveClient.Failure.timeout) {
+                _ = try await Self.stream(c, s.fakeURL, content: "[fake latency_ms=1500]", head: 200)
+            }
+        }
+    }
+
     /// Through the gateway: a local deployment that does not answer within its total timeout gives
     /// the client a 504 with OpenAI's error shape.
     @Test func gatewayMapsALocalTimeoutTo504() async throws {
