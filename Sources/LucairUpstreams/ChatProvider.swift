@@ -82,6 +82,9 @@ public struct UpstreamStream: AsyncSequence, Sendable {
         var pending: [StreamPiece] = []
         var cursor = 0
         var finished = false
+        /// What ended the stream, thrown once the pieces decoded before it are taken: one read
+        /// can bring content and then an error event, and the content must still reach the client.
+        var failure: (any Error)?
 
         /// Pieces decoded from bytes already received: the caller can take them without waiting,
         /// and write them to the client together.
@@ -95,6 +98,10 @@ public struct UpstreamStream: AsyncSequence, Sendable {
                 }
                 pending.removeAll(keepingCapacity: true)
                 cursor = 0
+                if let failure {
+                    self.failure = nil
+                    throw failure
+                }
                 if finished { return nil }
                 let buffer: ByteBuffer?
                 do {
@@ -106,11 +113,24 @@ public struct UpstreamStream: AsyncSequence, Sendable {
                 }
                 guard let buffer else {
                     finished = true
-                    if let e = parser.finish() { pending = try decode(e) }
-                    try decoder.end()
+                    if let e = parser.finish() { take([e]) }
+                    if failure == nil {
+                        do { try decoder.end() } catch { failure = error }
+                    }
                     continue
                 }
-                for e in buffer.withUnsafeReadableBytes({ parser.feed($0) }) { pending.append(contentsOf: try decode(e)) }
+                take(buffer.withUnsafeReadableBytes { parser.feed($0) })
+            }
+        }
+
+        /// Decodes events into `pending` up to the first that fails the stream.
+        mutating func take(_ events: [SSEEvent]) {
+            for e in events {
+                do { pending.append(contentsOf: try decode(e)) } catch {
+                    failure = error
+                    finished = true
+                    return
+                }
             }
         }
 

@@ -26,15 +26,6 @@ extension KeepAliveClient {
     /// From then on only `idleTimeout` bounds the silences between reads.
     public func stream(url: String, headers: [(String, String)], body: [UInt8],
                        connectTimeout: TimeAmount, idleTimeout: TimeAmount, headDeadline: NIODeadline) async throws -> Streamed {
-        let (channel, head) = try await open(url: url, headers: headers, bodyCount: body.count, connectTimeout: connectTimeout)
-        let promise = channel.eventLoop.makePromise(of: Streamed.self)
-        let exchange = Exchange(head: head, body: channel.allocator.buffer(bytes: body), answer: .stream(promise),
-                                idleTimeout: idleTimeout, deadline: headDeadline)
-        channel.writeAndFlush(exchange, promise: nil)
-        return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
-        } onCancel: {
-            channel.close(promise: nil)
-        }
+        try await send(url: url, headers: headers, body: body, connectTimeout: connectTimeout, idleTimeout: idleTimeout, deadline: headDeadline) { .stream($0) }
     }
 }

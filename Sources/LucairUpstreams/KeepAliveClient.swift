@@ -90,29 +90,32 @@ public final class KeepAliveClient: Sendable {
 
     public func post(url: String, headers: [(String, String)], body: [UInt8],
                      connectTimeout: TimeAmount, idleTimeout: TimeAmount, deadline: NIODeadline) async throws -> Response {
-        let (channel, head) = try await open(url: url, headers: headers, bodyCount: body.count, connectTimeout: connectTimeout)
-        let promise = channel.eventLoop.makePromise(of: Response.self)
-        let exchange = Exchange(head: head, body: channel.allocator.buffer(bytes: body), answer: .whole(promise),
-                                idleTimeout: idleTimeout, deadline: deadline)
-        channel.writeAndFlush(exchange, promise: nil)
-        return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
-        } onCancel: {
-            channel.close(promise: nil)
-        }
+        try await send(url: url, headers: headers, body: body, connectTimeout: connectTimeout, idleTimeout: idleTimeout, deadline: deadline) { .whole($0) }
     }
 
-    /// A connection for `url` and the request's head.
-    func open(url: String, headers: [(String, String)], bodyCount: Int, connectTimeout: TimeAmount) async throws -> (Channel, HTTPRequestHead) {
+    /// Sends a request on a pooled (or new) connection and waits for what `answer` resolves: the
+    /// whole answer, or a stream's head. Cancelling the caller closes the connection.
+    func send<T: Sendable>(url: String, headers: [(String, String)], body: [UInt8], connectTimeout: TimeAmount, idleTimeout: TimeAmount,
+                           deadline: NIODeadline, _ answer: (EventLoopPromise<T>) -> Exchange.Answer) async throws -> T {
         guard let (endpoint, path) = split(url) else { throw Failure.badURL }
         let channel = try await connection(to: endpoint, connectTimeout: connectTimeout)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.reserveCapacity(headers.count + 3)
         head.headers.add(name: "host", value: endpoint.port == 80 ? endpoint.host : "\(endpoint.host):\(endpoint.port)")
         head.headers.add(name: "content-type", value: "application/json")
-        head.headers.add(name: "content-length", value: String(bodyCount))
+        head.headers.add(name: "content-length", value: String(body.count))
         for (k, v) in headers { head.headers.add(name: k, value: v) }
-        return (channel, head)
+        let promise = channel.eventLoop.makePromise(of: T.self)
+        let exchange = Exchange(head: head, body: channel.allocator.buffer(bytes: body), answer: answer(promise),
+                                idleTimeout: idleTimeout, deadline: deadline)
+        // A write that finds the pipeline gone (the connection closed meanwhile) never reaches the
+        // handler: its failure must end the call, or it would wait for ever.
+        channel.writeAndFlush(exchange).whenFailure { exchange.fail($0) }
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
     }
 
     /// An idle connection to `endpoint`, preferably on the caller's event loop; else a new one.
@@ -220,8 +223,11 @@ final class ExchangeHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
-        guard pending == nil else {
+        // A pooled connection the upstream closed just before this write: say so now rather than
+        // wait for a timer on a dead channel.
+        guard pending == nil, context.channel.isActive else {
             exchange.fail(KeepAliveClient.Failure.closed)
+            promise?.fail(KeepAliveClient.Failure.closed)
             return
         }
         pending = exchange  // head and body are nil: the last answer ended (or failed and closed)
@@ -256,12 +262,16 @@ final class ExchangeHandler: ChannelDuplexHandler {
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
-            if h.status == .ok, let p = pending, case .stream(let promise) = p.answer { startStream(h, promise, context) }
+            guard let p = pending, case .stream(let promise) = p.answer else { break }
+            pending?.deadline = .distantFuture  // the deadline was for the head; the idle timeout goes on
+            if h.status == .ok { startStream(h, promise, context) }
         case .body(var part):
             if source != nil {
                 batch.setOrWriteBuffer(&part)
                 return
             }
+            // A stream's error answer: only what the error message needs is kept.
+            if let p = pending, case .stream = p.answer, (body?.readableBytes ?? 0) >= UpstreamHTTP.maxErrorBody { return }
             body.setOrWriteBuffer(&part)
             if body!.readableBytes > maxBody { fail(KeepAliveClient.Failure.tooLarge, context) }
         case .end:
@@ -302,7 +312,6 @@ final class ExchangeHandler: ChannelDuplexHandler {
                 more: { loop.execute { bound.value.0.resumeReading(number, bound.value.1) } },
                 gone: { loop.execute { bound.value.0.readerGone(number, bound.value.1) } }))
         source = made.source
-        pending?.deadline = .distantFuture  // the deadline was for the head; the idle timeout goes on
         promise.succeed(.streaming(status: Int(h.status.code), headers: h.headers, body: made.sequence))
     }
 

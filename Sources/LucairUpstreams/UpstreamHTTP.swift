@@ -33,9 +33,8 @@ struct UpstreamHTTP: Sendable {
         }
         switch streamed {
         case .streaming(_, _, let body): return .lean(body)
-        case .whole(let r):
-            _ = try Self.answer(status: r.status, headers: r.headers, body: r.body, deployment: d)  // throws: not a 200
-            throw Self.notJSON(d)
+        case .whole(let r):  // never a 200
+            throw UpstreamErrors.fromResponse(status: r.status, body: r.body, headers: r.headers, deployment: d.name)
         }
     }
 

@@ -122,6 +122,22 @@ import Testing
         }
     }
 
+    /// Chunks and the error event that ends them can come in one read from the upstream: the
+    /// chunks still reach the client, before the error, and are metered.
+    @Test func contentBeforeAnUpstreamErrorInTheSameReadReachesTheClient() async throws {
+        try await TestStack.with { s in
+            for model in ["lucair/baseline", "lucair/fast"] {  // OpenAI's error chunk, Anthropic's error event
+                let r = try await s.post("/v1/chat/completions", TestStack.chatBody(model: model, content: "x [fake chunks=10 error_after=4]", stream: true))
+                let events = TestStack.events(r.body)
+                let error = try #require(events.firstIndex { $0.contains("\"error\"") }, "\(model): \(events)")
+                let content = events[..<error].compactMap { try? JSON.parse($0)["choices"]?[0]?["delta"]?["content"]?.stringValue }.filter { !$0.isEmpty }
+                #expect(!content.isEmpty, "\(model): the content chunks before the error, got \(events)")
+                let rec = try #require(try await s.record(r.headers["x-lucair-request-id"]!))
+                #expect(rec.status >= 500 && rec.outputTokens > 0)
+            }
+        }
+    }
+
     @Test func clientDisconnectCancelsTheUpstreamCall() async throws {
         try await TestStack.with { s in
             var req = HTTPClientRequest(url: s.url + "/v1/chat/completions")
