@@ -282,6 +282,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
             timer?.cancel()
             pending = nil
             head = nil
+            let streamed = source != nil
             if let source {
                 deliver()
                 source.finish()
@@ -295,7 +296,7 @@ final class ExchangeHandler: ChannelDuplexHandler {
             if h.isKeepAlive { onIdle(context.channel) } else { context.close(promise: nil) }
             switch p.answer {
             case .whole(let promise): promise.succeed(response)
-            case .stream(let promise): promise.succeed(.whole(response))  // no-op once a stream started
+            case .stream(let promise): if !streamed { promise.succeed(.whole(response)) }  // else answered at the head
             }
         }
     }
@@ -354,11 +355,11 @@ final class ExchangeHandler: ChannelDuplexHandler {
         timer?.cancel()
         if let p = pending {
             pending = nil
-            p.fail(error)  // no-op once a stream started
+            if source == nil { p.fail(error) }  // else answered at the head: the body ends with the error
         }
         if let source {
+            deliver()  // what this read brought before the failure still reaches the reader
             self.source = nil
-            batch = nil
             source.finish(error)
         }
         context.close(promise: nil)
