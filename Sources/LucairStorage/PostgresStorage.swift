@@ -503,8 +503,8 @@ public final class PostgresStorage: Storage, SharedLimits {
             b.append(spend.map(\.value))
             try await limitsClient.query(PostgresQuery(unsafeSQL: "SELECT lucair_settle_blocks($1, $2, $3, $4, $5)", binds: b), logger: logger)
         }
-        guard !batch.requests.isEmpty else { return }
-        let counted = batch.requests.sorted { ($0.key.scope, $0.key.window) < ($1.key.scope, $1.key.window) }  // sorted: no deadlocks
+        let counted = batch.requests.filter { $0.value != 0 }.sorted { ($0.key.scope, $0.key.window) < ($1.key.scope, $1.key.window) }  // sorted: no deadlocks
+        guard !counted.isEmpty else { return }
         var r = PostgresBindings()
         r.append(counted.map(\.key.scope))
         r.append(counted.map(\.key.window))

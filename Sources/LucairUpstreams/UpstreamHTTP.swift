@@ -8,8 +8,8 @@ import NIOHTTP1
 /// Each deployment has its own client (`clients`), built with its connect and idle timeouts: the
 /// idle timeout is the client's read timeout, so it bounds the wait for the answer and every gap
 /// between stream chunks. The head of a stream must arrive within the first-byte timeout, a whole
-/// non-streaming answer within the total timeout. Whole answers from plain-HTTP upstreams go
-/// through `lean` (`KeepAliveClient`) when it is given, with the same three bounds.
+/// non-streaming answer within the total timeout. Whole answers and streams from plain-HTTP
+/// upstreams go through `lean` (`KeepAliveClient`) when it is given, with the same three bounds.
 struct UpstreamHTTP: Sendable {
     let client: HTTPClient
     let clients: [String: HTTPClient]
@@ -20,25 +20,32 @@ struct UpstreamHTTP: Sendable {
     /// Opens a stream: returns its body once the upstream answered 200, else throws what its error says.
     func stream(url: String, headers: [(String, String)], body: JSONValue, deployment d: Deployment) async throws -> UpstreamStream.Body {
         guard let lean, url.hasPrefix("http://") else {
-            return .client(try await post(url: url, headers: headers, body: body, deployment: d, stream: true).body)
+            return .client(try await clientStream(url: url, headers: headers, body: body, deployment: d))
         }
-        let streamed: KeepAliveClient.Streamed
-        do {
-            streamed = try await lean.stream(url: url, headers: headers, body: body.serialized(sortingKeys: false),
-                                             connectTimeout: .milliseconds(Int64(d.connectTimeoutMs)), idleTimeout: .milliseconds(Int64(d.idleTimeoutMs)),
-                                             headDeadline: .now() + .milliseconds(Int64(min(d.firstByteTimeoutMs, d.totalTimeoutMs))))
-        } catch {
-            if Task.isCancelled { throw CancellationError() }
-            throw UpstreamErrors.transport(error, deployment: d.name)
-        }
-        switch streamed {
+        let headDeadline = NIODeadline.now() + .milliseconds(Int64(min(d.firstByteTimeoutMs, d.totalTimeoutMs)))
+        switch try await viaLean(d, { connect, idle in
+            try await lean.stream(url: url, headers: headers, body: body.serialized(sortingKeys: false),
+                                  connectTimeout: connect, idleTimeout: idle, headDeadline: headDeadline)
+        }) {
         case .streaming(_, _, let body): return .lean(body)
         case .whole(let r):  // never a 200
             throw UpstreamErrors.fromResponse(status: r.status, body: r.body, headers: r.headers, deployment: d.name)
         }
     }
 
-    func post(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment, stream: Bool = false) async throws -> HTTPClientResponse {
+    /// A call through `KeepAliveClient` with the deployment's connect and idle timeouts, its
+    /// failures mapped as AsyncHTTPClient's are.
+    func viaLean<T>(_ d: Deployment, _ call: (_ connect: TimeAmount, _ idle: TimeAmount) async throws -> T) async throws -> T {
+        do {
+            return try await call(.milliseconds(Int64(d.connectTimeoutMs)), .milliseconds(Int64(d.idleTimeoutMs)))
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw UpstreamErrors.transport(error, deployment: d.name)
+        }
+    }
+
+    /// A stream through AsyncHTTPClient (HTTPS upstreams): its head within the first-byte timeout.
+    func clientStream(url: String, headers: [(String, String)], body: JSONValue, deployment: Deployment) async throws -> HTTPClientResponse.Body {
         var req = HTTPClientRequest(url: url)
         req.method = .POST
         req.headers.add(name: "content-type", value: "application/json")
@@ -46,7 +53,7 @@ struct UpstreamHTTP: Sendable {
         req.body = .bytes(ByteBuffer(bytes: body.serialized(sortingKeys: false)))
         let response: HTTPClientResponse
         do {
-            let deadline = stream ? min(deployment.firstByteTimeoutMs, deployment.totalTimeoutMs) : deployment.totalTimeoutMs
+            let deadline = min(deployment.firstByteTimeoutMs, deployment.totalTimeoutMs)
             response = try await (clients[deployment.name] ?? client).execute(req, timeout: .milliseconds(Int64(deadline)))
         } catch is CancellationError {
             throw CancellationError()
@@ -57,7 +64,7 @@ struct UpstreamHTTP: Sendable {
             let errorBody = try? await response.body.collect(upTo: Self.maxErrorBody)
             throw UpstreamErrors.fromResponse(status: Int(response.status.code), body: errorBody, headers: response.headers, deployment: deployment.name)
         }
-        return response
+        return response.body
     }
 
     /// A whole JSON answer (non-streaming calls, embeddings). Uses AsyncHTTPClient's
@@ -90,14 +97,10 @@ struct UpstreamHTTP: Sendable {
     }
 
     func postJSON(_ lean: KeepAliveClient, url: String, headers: [(String, String)], body: JSONValue, deployment d: Deployment) async throws -> JSONValue {
-        let response: KeepAliveClient.Response
-        do {
-            response = try await lean.post(url: url, headers: headers, body: body.serialized(sortingKeys: false),
-                                           connectTimeout: .milliseconds(Int64(d.connectTimeoutMs)), idleTimeout: .milliseconds(Int64(d.idleTimeoutMs)),
-                                           deadline: .now() + .milliseconds(Int64(d.totalTimeoutMs)))
-        } catch {
-            if Task.isCancelled { throw CancellationError() }
-            throw UpstreamErrors.transport(error, deployment: d.name)
+        let deadline = NIODeadline.now() + .milliseconds(Int64(d.totalTimeoutMs))
+        let response = try await viaLean(d) { connect, idle in
+            try await lean.post(url: url, headers: headers, body: body.serialized(sortingKeys: false),
+                                connectTimeout: connect, idleTimeout: idle, deadline: deadline)
         }
         return try Self.answer(status: response.status, headers: response.headers, body: response.body, deployment: d)
     }
