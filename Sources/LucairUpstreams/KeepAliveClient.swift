@@ -282,18 +282,19 @@ final class ExchangeHandler: ChannelDuplexHandler {
             timer?.cancel()
             pending = nil
             head = nil
-            let streamed = source != nil
-            if let source {
-                deliver()
-                source.finish()
-                self.source = nil
-                producing = true
-                readHeld = false
-            }
             let response = KeepAliveClient.Response(status: Int(h.status.code), headers: h.headers,
                                                     body: body ?? context.channel.allocator.buffer(capacity: 0))
             body = nil
+            // Back in the pool before the caller hears of the end: its next request reuses this connection.
             if h.isKeepAlive { onIdle(context.channel) } else { context.close(promise: nil) }
+            let streamed = source != nil
+            if let source {
+                deliver()
+                self.source = nil
+                producing = true
+                readHeld = false
+                source.finish()
+            }
             switch p.answer {
             case .whole(let promise): promise.succeed(response)
             case .stream(let promise): if !streamed { promise.succeed(.whole(response)) }  // else answered at the head
