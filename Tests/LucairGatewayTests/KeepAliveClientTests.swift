@@ -26,6 +26,29 @@ import Testing
         #expect(KeepAliveClient.split("https://api.anthropic.com/v1") == nil)
     }
 
+    /// The request goes out as bytes written here, not by NIO's encoder: they must be a well-formed
+    /// HTTP/1.1 POST, and a header that could end the head early never goes out.
+    @Test func writesTheRequestItselfAndRefusesHeadersThatWouldBreakIt() async throws {
+        let bytes = KeepAliveClient.request(path: "/v1/chat/completions", endpoint: .init(host: "engine", port: 8080),
+                                            headers: [("authorization", "Bearer k")], body: Array("{}".utf8), allocator: ByteBufferAllocator())
+        #expect(String(buffer: bytes) == "POST /v1/chat/completions HTTP/1.1\r\nhost: engine:8080\r\ncontent-type: application/json\r\ncontent-length: 2\r\nauthorization: Bearer k\r\n\r\n{}")
+        let port80 = KeepAliveClient.request(path: "/", endpoint: .init(host: "engine", port: 80), headers: [], body: [], allocator: ByteBufferAllocator())
+        #expect(String(buffer: port80).hasPrefix("POST / HTTP/1.1\r\nhost: engine\r\n"))
+        try await TestStack.with { s in
+            let c = KeepAliveClient(maxBody: 1 << 20)
+            defer { c.shutdown() }
+            for bad in [("authorization", "Bearer k\r\nx-injected: 1"), ("bad name", "v"), ("", "v"), ("x", "a\u{0}b")] {
+                await #expect(throws: KeepAliveClient.Failure.badHeader) {
+                    try await c.post(url: s.fakeURL + "/v1/chat/completions", headers: [bad], body: Self.body,
+                                     connectTimeout: .seconds(1), idleTimeout: .seconds(5), deadline: .now() + .seconds(5))
+                }
+            }
+            #expect(idleCount(c) == 0, "a refused request opens no connection")
+            let ok = try await Self.post(c, s.fakeURL)
+            #expect(ok.status == 200)
+        }
+    }
+
     @Test func reusesOneConnectionForSequentialCalls() async throws {
         try await TestStack.with { s in
             let c = KeepAliveClient(maxBody: 1 << 20)
