@@ -14,7 +14,7 @@ public struct ServedBy: Sendable {
     public var deployment: String
     public var reason: String
     /// Rate-limit state for the response headers.
-    public var rateLimitHeaders: [(String, String)] = []
+    public var rateLimitHeaders = RateLimiter.RateLimitHeaders()
     /// For `auto`: the assessment and the decision behind `tier`.
     public var route: RouteExplain?
     /// Time spent waiting on upstreams (every attempt, up to the answer or the stream's head): what
@@ -184,7 +184,7 @@ public final class ChatService: Sendable {
         var route = c.route
         route?.decision.tier = c.resolution.tier
         return ServedBy(requestId: c.requestId, tier: c.resolution.tier, model: c.resolution.model, deployment: d.name,
-                        reason: reason, rateLimitHeaders: c.admission.headers, route: route, upstreamTime: c.upstreamTime)
+                        reason: reason, rateLimitHeaders: c.admission.limits, route: route, upstreamTime: c.upstreamTime)
     }
 
     /// Serves from the resolved tier; when every deployment there is busy or failing (and the

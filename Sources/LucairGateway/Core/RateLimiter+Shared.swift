@@ -186,7 +186,7 @@ extension RateLimiter {
             // This replica's first request of a minute: old windows and dead replicas' leases go.
             Task { try? await shared.prune(window: minute, nowMillis: now) }
         }
-        let admission = Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, shared: part, headers: [])
+        let admission = Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, shared: part, limits: RateLimitHeaders())
         if asks.isEmpty {
             if let first = topUps.first {
                 topUp(shared, topUps.map(\.ask), window: first.nextMinute ? minute + 1 : minute, dayKey: dayKey, monthKey: monthKey, nowMillis: now)

@@ -38,8 +38,30 @@ public final class RateLimiter: Sendable {
         /// Set when the shared store counted this request (from this replica's blocks or a grant).
         var shared: SharedPart? = nil
         /// Rate-limit headers for the response (OpenAI's names).
-        public let headers: [(String, String)]
-        public static let none = Admission(keys: [], minute: 0, reservedTokens: 0, headers: [])
+        public let limits: RateLimitHeaders
+        public var headers: [(String, String)] { limits.pairs }
+        public static let none = Admission(keys: [], minute: 0, reservedTokens: 0, limits: RateLimitHeaders())
+    }
+
+    /// An answer's rate-limit headers, as numbers until the answer is written: formatting a dozen
+    /// strings per request, to write them out again later, was most of `admit`'s time.
+    public struct RateLimitHeaders: Sendable {
+        var requests: (limit: Int, remaining: Int)?
+        var tokens: (limit: Int, remaining: Int)?
+        var resetSeconds = 0
+
+        public var pairs: [(String, String)] {
+            var out: [(String, String)] = []
+            if let r = requests {
+                out += [("x-ratelimit-limit-requests", String(r.limit)), ("x-ratelimit-remaining-requests", String(r.remaining)),
+                        ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
+            }
+            if let t = tokens {
+                out += [("x-ratelimit-limit-tokens", String(t.limit)), ("x-ratelimit-remaining-tokens", String(t.remaining)),
+                        ("x-ratelimit-reset-tokens", "\(resetSeconds)s")]
+            }
+            return out
+        }
     }
 
     /// What a request took from this replica's blocks, to give back or settle when it ends.
@@ -188,14 +210,10 @@ public final class RateLimiter: Sendable {
             Dictionary(uniqueKeysWithValues: active.compactMap { s in p[s.key].flatMap { $0.window == minute ? (s.key, max(0, $0.used)) : nil } })
         }
         let admission = try counters.withLock { c in
-            // Check everything first, then count: a refused request consumes nothing.
-            var headers: [(String, String)] = []
-            // One header per name: a later scope's (a key's and its tenant's limits name the same
-            // ones) replaces the earlier one's.
-            func put(_ h: [(String, String)]) {
-                headers.removeAll { old in h.contains { $0.0 == old.0 } }
-                headers += h
-            }
+            // Check everything first, then count: a refused request consumes nothing. One header
+            // per name: a later scope's (a key's and its tenant's limits name the same ones)
+            // replaces the earlier one's.
+            var headers = RateLimitHeaders(resetSeconds: resetSeconds)
             for s in active {
                 var k = c[s.key] ?? Counter()
                 if k.minute != minute { k.minute = minute; k.requests = 0; k.tokens = 0 }
@@ -205,23 +223,19 @@ public final class RateLimiter: Sendable {
                 let l = s.limits
                 try Self.checkCapsAndConcurrency(k, l, label: s.label, day: day, month: month)
                 if let rpm = l.rpm {
-                    let requests = k.requests + (sharedAdmitted[s.key] ?? 0)
-                    let h = [("x-ratelimit-limit-requests", String(rpm)), ("x-ratelimit-remaining-requests", String(max(0, rpm - requests - 1))),
-                             ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
+                    let requests = k.requests + (sharedAdmitted.isEmpty ? 0 : sharedAdmitted[s.key] ?? 0)
                     if requests >= rpm {
                         throw Self.limited("Rate limit reached for this \(s.label): \(rpm) requests per minute. Try again in \(resetSeconds)s.", retryAfter: resetSeconds,
-                                           headers: [h[0], ("x-ratelimit-remaining-requests", "0"), h[2]])
+                                           headers: RateLimitHeaders(requests: (rpm, 0), resetSeconds: resetSeconds).pairs)
                     }
-                    put(h)
+                    headers.requests = (rpm, max(0, rpm - requests - 1))
                 }
                 if let tpm = l.tpm {
-                    let h = [("x-ratelimit-limit-tokens", String(tpm)), ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens - estimatedTokens))),
-                             ("x-ratelimit-reset-tokens", "\(resetSeconds)s")]
                     if k.tokens + estimatedTokens > tpm {
                         throw Self.limited("Rate limit reached for this \(s.label): \(tpm) tokens per minute (this request needs about \(estimatedTokens); lower max_tokens or try again in \(resetSeconds)s).",
-                                           retryAfter: resetSeconds, headers: [h[0], ("x-ratelimit-remaining-tokens", String(max(0, tpm - k.tokens))), h[2]])
+                                           retryAfter: resetSeconds, headers: RateLimitHeaders(tokens: (tpm, max(0, tpm - k.tokens)), resetSeconds: resetSeconds).pairs)
                     }
-                    put(h)
+                    headers.tokens = (tpm, max(0, tpm - k.tokens - estimatedTokens))
                 }
             }
             for s in active {
@@ -229,7 +243,7 @@ public final class RateLimiter: Sendable {
                 c[s.key]!.tokens += estimatedTokens
                 c[s.key]!.inFlight += 1
             }
-            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, headers: headers)
+            return Admission(keys: active.map(\.key), minute: minute, reservedTokens: estimatedTokens, limits: headers)
         }
         if shared != nil { countAlone(active.filter { $0.limits.rpm != nil }.map(\.key), minute: minute) }
         return admission

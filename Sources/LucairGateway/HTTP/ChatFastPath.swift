@@ -151,10 +151,10 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             defer { inFlight.ended() }
             switch await routes.chatAnswer(head, remoteAddress: address, body: body, received: received) {
             case .whole(let response, let bytes):
-                let fields = response.headerFields.lazy.map { ($0.name.rawName, $0.value) }
-                loop.execute { bound.value.0.writeAnswer(response.status.code, response.status.reasonPhrase, fields, bytes, close: close, bound.value.1) }
+                let lines = HeaderLines(response.headerFields)
+                loop.execute { bound.value.0.writeAnswer(response.status.code, response.status.reasonPhrase, lines, bytes, close: close, bound.value.1) }
             case .ok(let lines, let bytes):
-                loop.execute { bound.value.0.writeAnswer(200, "OK", lines.pairs, bytes, close: close, bound.value.1) }
+                loop.execute { bound.value.0.writeAnswer(200, "OK", lines, bytes, close: close, bound.value.1) }
             case .stream(let response, let opened):
                 // On the loop when the task is there already: queued behind it, the head could
                 // leave after chunks the task writes at once.
@@ -213,7 +213,7 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A whole answer written past the encoder.
-    private func writeAnswer(_ code: Int, _ reason: String, _ headers: some Sequence<(String, String)>, _ body: ByteBuffer,
+    private func writeAnswer(_ code: Int, _ reason: String, _ headers: HeaderLines, _ body: ByteBuffer,
                              close: Bool, _ context: ChannelHandlerContext) {
         guard !closingForShutdown else { return }
         encoded?.write(NIOAny(IOData.byteBuffer(encode(code, reason, headers, body, context))), promise: nil)
@@ -221,11 +221,11 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Status line, the answer's headers, Lucair's date, server and length lines and the body, in one buffer.
-    private func encode(_ code: Int, _ reason: String, _ headers: some Sequence<(String, String)>, _ body: ByteBuffer,
+    private func encode(_ code: Int, _ reason: String, _ headers: HeaderLines, _ body: ByteBuffer,
                         _ context: ChannelHandlerContext) -> ByteBuffer {
         var out = context.channel.allocator.buffer(capacity: 1536 + body.readableBytes)
         out.writeStatusLine(code, reason)
-        for (name, value) in headers { out.writeHeaderLine(name, value) }
+        out.writeImmutableBuffer(headers.bytes)
         out.writeHeaderLine("date", date.now())
         out.writeHeaderLine("server", LucairApp.serverName)
         out.writeHeaderLine("content-length", String(body.readableBytes))
@@ -336,8 +336,9 @@ final class ChatFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.end(nil)), promise: nil)
         } else if answeringNow {
             let (head, body) = e.answer(requestId: nil)  // as any error answer, and the connection closes
-            let fields = head.headerFields.map { ($0.name.rawName, $0.value) } + [("connection", "close")]
-            last = encode(head.status.code, head.status.reasonPhrase, fields, body, context)
+            var lines = HeaderLines(head.headerFields)
+            lines.add("connection", "close")
+            last = encode(head.status.code, head.status.reasonPhrase, lines, body, context)
         }
         closingForShutdown = true
         answering?.cancel()

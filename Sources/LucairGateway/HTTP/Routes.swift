@@ -39,7 +39,7 @@ struct Routes {
     /// `remoteIP` is formatted only for a key with an IP allow-list (`KeyScopes.allows(ip:)`).
     func authenticate(authorization: String?, path: String?, remoteIP: @autoclosure () -> String?, endpoint: String) throws -> Principal {
         guard let auth = authorization else { throw GatewayError.missingKey }
-        let key = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7).drop(while: { $0 == " " })) : auth
+        let key = auth.hasPrefix("Bearer ") ? auth.dropFirst(7).drop(while: { $0 == " " }) : auth[...]
         guard let p = gateway.keys.principal(forKey: key) else { throw GatewayError.invalidKey }
         if let exp = p.expiresAtMillis, exp <= Int64(Date().timeIntervalSince1970 * 1000) {
             throw GatewayError(status: 401, type: "invalid_request_error", code: "expired_api_key",
@@ -187,7 +187,7 @@ struct Routes {
             h.add(.lucairTier, s.tier.rawValue)
             h.add(.lucairRouteReason, s.reason)
         }
-        for (k, v) in s.rateLimitHeaders { h.add(k, v) }  // one per name (`RateLimiter.admit`)
+        s.rateLimitHeaders.write(into: &h)
     }
 
     func explained<H: HeaderSink>(_ r: RouteExplain, into h: inout H) {
@@ -206,18 +206,18 @@ struct Routes {
     /// stream's head), less the time spent waiting on upstreams. Header and histogram.
     func overhead<H: HeaderSink>(since received: ContinuousClock.Instant, upstream: Duration, timer: Metrics.Timer, into h: inout H) {
         let own = max(.zero, ContinuousClock.now - received - upstream)
-        h.add(.lucairOverheadMicros, String(own.micros))
+        h.add(.lucairOverheadMicros, own.micros)
         timer.recordNanoseconds(own.micros * 1000)
     }
 
     func billed<H: HeaderSink>(_ b: Bill, into h: inout H) {
         h.add(.lucairCostUSD, Money.usdString(b.costNano))
-        h.add(.lucairCostNano, String(b.costNano))
-        h.add(.lucairInputTokens, String(b.usage.inputTokens))
-        h.add(.lucairCachedInputTokens, String(b.usage.cachedInputTokens))
-        h.add(.lucairCacheWriteTokens, String(b.usage.cacheWriteTokens))
-        h.add(.lucairOutputTokens, String(b.usage.outputTokens))
-        h.add(.lucairReasoningTokens, String(b.usage.reasoningTokens))
+        h.add(.lucairCostNano, b.costNano)
+        h.add(.lucairInputTokens, b.usage.inputTokens)
+        h.add(.lucairCachedInputTokens, b.usage.cachedInputTokens)
+        h.add(.lucairCacheWriteTokens, b.usage.cacheWriteTokens)
+        h.add(.lucairOutputTokens, b.usage.outputTokens)
+        h.add(.lucairReasoningTokens, b.usage.reasoningTokens)
         h.add(.lucairEstimated, b.usage.estimated ? "true" : "false")
     }
 }
