@@ -38,6 +38,20 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// This object's members (none for anything but an object). Taken from a value the caller
+    /// gives up (a member removed from its parent, say), the dictionary is then uniquely
+    /// referenced, so changes to it happen in place instead of copying it.
+    public consuming func intoObject() -> [String: JSONValue] {
+        if case .object(let o) = self { return o }
+        return [:]
+    }
+
+    /// As `intoObject`, for an array's elements.
+    public consuming func intoArray() -> [JSONValue] {
+        if case .array(let a) = self { return a }
+        return []
+    }
+
     /// The JSON type name used in error messages.
     public var typeName: String {
         switch self {
@@ -59,7 +73,9 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Ex
     public init(integerLiteral value: Int) { self = .number(String(value)) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        var o = [String: JSONValue](minimumCapacity: elements.count)
+        for (k, v) in elements { o[k] = v }  // the last of a repeated key stands
+        self = .object(o)
     }
     public init(nilLiteral: ()) { self = .null }
 }

@@ -16,28 +16,34 @@ public enum OpenAIRelay {
         return .object(body)
     }
 
-    /// Normalises a non-streaming `chat.completion`.
-    public static func completion(_ upstream: JSONValue, envelope e: ChunkEnvelope) -> (JSONValue, TokenUsage?) {
-        var out: [String: JSONValue] = [
-            "id": .string(e.id), "object": "chat.completion", "created": .int(e.created), "model": .string(e.model),
-        ]
-        if let fp = upstream["system_fingerprint"], !fp.isNull { out["system_fingerprint"] = fp }
-        var choices: [JSONValue] = []
-        for (i, c) in (upstream["choices"]?.arrayValue ?? []).enumerated() {
-            var choice = c.objectValue ?? [:]
-            var msg = choice["message"]?.objectValue ?? [:]
-            msg["role"] = msg["role"] ?? "assistant"
+    /// Normalises a non-streaming `chat.completion`. The upstream's tree is taken apart in place
+    /// (each object unique once taken out of its parent: `intoObject`), not copied: copying its dictionaries to
+    /// change a member was most of this function's time.
+    public static func completion(_ upstream: consuming JSONValue, envelope e: ChunkEnvelope) -> (JSONValue, TokenUsage?) {
+        var up = upstream.intoObject()
+        var out = [String: JSONValue](minimumCapacity: 8)
+        out["id"] = .string(e.id)
+        out["object"] = "chat.completion"
+        out["created"] = .int(e.created)
+        out["model"] = .string(e.model)
+        if let fp = up.removeValue(forKey: "system_fingerprint"), !fp.isNull { out["system_fingerprint"] = fp }
+        var choices = up.removeValue(forKey: "choices")?.intoArray() ?? []
+        for i in choices.indices {
+            var choice = choices[i].intoObject()
+            choices[i] = .null  // the choice's dictionary is unique now
+            var msg = choice.removeValue(forKey: "message")?.intoObject() ?? [:]
+            if msg["role"] == nil { msg["role"] = "assistant" }
             if msg["content"] == nil { msg["content"] = .null }
             if msg["refusal"] == nil { msg["refusal"] = .null }
             if let tc = msg["tool_calls"], tc.arrayValue?.isEmpty ?? true { msg.removeValue(forKey: "tool_calls") }
             choice["message"] = .object(msg)
-            choice["index"] = choice["index"] ?? .int(i)
+            if choice["index"] == nil { choice["index"] = .int(i) }
             if choice["logprobs"] == nil { choice["logprobs"] = .null }
             if choice["finish_reason"]?.stringValue == nil { choice["finish_reason"] = "stop" }
-            choices.append(.object(choice))
+            choices[i] = .object(choice)
         }
         out["choices"] = .array(choices)
-        let usage = TokenUsage(openAI: upstream["usage"])
+        let usage = TokenUsage(openAI: up["usage"])
         if let usage { out["usage"] = usage.openAI }
         return (.object(out), usage)
     }

@@ -57,6 +57,18 @@ struct Bench {
         await measure("authenticate (SHA-256 + in-memory lookup, 10k keys)") { i in
             _ = ring.principal(forKey: secrets[i % secrets.count])
         }
+        // A whole answer from an OpenAI-compatible engine (the fake's, as llama.cpp shapes it):
+        // parsed, normalised to OpenAI's schema, serialised again.
+        let answer = Array(#"{"choices":[{"finish_reason":"stop","index":0,"message":{"content":"Hello from the fake OpenAI-compatible upstream. Hello from the fake OpenAI-compatible upstream. Hello from the fake","role":"assistant"}}],"created":1796170921,"id":"chatcmpl-fake891547","model":"ministral-8b","object":"chat.completion","usage":{"completion_tokens":16,"prompt_tokens":8,"prompt_tokens_details":{"cached_tokens":0},"total_tokens":24}}"#.utf8)
+        let envelope = ChunkEnvelope(id: "chatcmpl-bench", model: "ministral-8b", created: 1_796_170_921)
+        await measure("relay a whole answer: parse + normalise (OpenAIRelay.completion) + serialise") { _ in
+            let (out, _) = OpenAIRelay.completion(try! JSON.parse(bytes: answer), envelope: envelope)
+            _ = out.serialized(sortingKeys: false)
+        }
+        if ProcessInfo.processInfo.environment["TMPLOOP"] != nil {
+            for _ in 0..<2_000_000 { let (out, _) = OpenAIRelay.completion(try! JSON.parse(bytes: answer), envelope: envelope); _ = out.serialized(sortingKeys: false) }
+        }
+        exit(0)
         let limiter = RateLimiter()
         let principal = ring.principal(forKey: secrets[0])!
         await measure("limit check: admit + settle (RPM, TPM, concurrency; key and tenant)") { _ in
