@@ -42,13 +42,13 @@ public enum ConfigLoader {
 
         func fail(_ key: String, _ problem: String) -> ConfigError { ConfigError(file: file, key: key, problem: problem) }
 
-        func obj(_ v: JSONValue?, _ key: String) throws -> [String: JSONValue]? {
+        func obj(_ v: JSONValue?, _ key: String) throws -> JSONObject? {
             guard let v else { return nil }
             guard case .object(let o) = v else { throw fail(key, "expected a table, found a \(v.typeName)") }
             return o
         }
 
-        func str(_ o: [String: JSONValue], _ k: String, _ path: String, required: Bool = false) throws -> String? {
+        func str(_ o: JSONObject, _ k: String, _ path: String, required: Bool = false) throws -> String? {
             guard let v = o[k] else {
                 if required { throw fail("\(path).\(k)", "is required") }
                 return nil
@@ -57,27 +57,27 @@ public enum ConfigLoader {
             return s
         }
 
-        func int(_ o: [String: JSONValue], _ k: String, _ path: String, min: Int = 0) throws -> Int? {
+        func int(_ o: JSONObject, _ k: String, _ path: String, min: Int = 0) throws -> Int? {
             guard let v = o[k] else { return nil }
             guard let i = v.intValue else { throw fail("\(path).\(k)", "expected an integer, found \(v.jsonString)") }
             guard i >= min else { throw fail("\(path).\(k)", "must be at least \(min), found \(i)") }
             return i
         }
 
-        func bool(_ o: [String: JSONValue], _ k: String, _ path: String) throws -> Bool? {
+        func bool(_ o: JSONObject, _ k: String, _ path: String) throws -> Bool? {
             guard let v = o[k] else { return nil }
             guard case .bool(let b) = v else { throw fail("\(path).\(k)", "expected true or false, found \(v.jsonString)") }
             return b
         }
 
-        func known(_ o: [String: JSONValue], _ keys: Set<String>, _ path: String) throws {
+        func known(_ o: JSONObject, _ keys: Set<String>, _ path: String) throws {
             for k in o.keys where !keys.contains(k) {
                 throw fail(path.isEmpty ? k : "\(path).\(k)", "unknown key (expected one of: \(keys.sorted().joined(separator: ", ")))")
             }
         }
 
         /// A secret: `NAME = "literal"` or `NAME_env = "ENV_VAR"`; the environment variable wins.
-        func secret(_ o: [String: JSONValue], _ k: String, _ path: String, defaultEnv: String? = nil) throws -> String? {
+        func secret(_ o: JSONObject, _ k: String, _ path: String, defaultEnv: String? = nil) throws -> String? {
             let envName = try str(o, "\(k)_env", path) ?? defaultEnv
             if let envName, let v = env[envName], !v.isEmpty { return v }
             return try str(o, k, path)

@@ -20,7 +20,7 @@ public struct Limits: Sendable, Equatable {
     public static let keys = ["rpm", "tpm", "max_concurrent", "daily_spend_cap_nano_usd", "monthly_spend_cap_nano_usd"]
 
     public var json: JSONValue {
-        var o: [String: JSONValue] = [:]
+        var o: JSONObject = [:]
         if let rpm { o["rpm"] = .int(rpm) }
         if let tpm { o["tpm"] = .int(tpm) }
         if let maxConcurrent { o["max_concurrent"] = .int(maxConcurrent) }

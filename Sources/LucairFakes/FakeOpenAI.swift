@@ -58,7 +58,7 @@ struct FakeOpenAI {
         let finish = toolCalls.isEmpty ? "stop" : "tool_calls"
 
         guard body["stream"]?.boolValue == true else {
-            var message: [String: JSONValue] = ["role": "assistant", "content": toolCalls.isEmpty ? .string(pieces.joined()) : nil]
+            var message: JSONObject = ["role": "assistant", "content": toolCalls.isEmpty ? .string(pieces.joined()) : nil]
             if !toolCalls.isEmpty {
                 message["tool_calls"] = .array(toolCalls.map { ["id": .string($0.id), "type": "function", "function": ["name": .string($0.name), "arguments": .string($0.args)]] })
             }

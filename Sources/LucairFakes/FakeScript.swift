@@ -94,7 +94,7 @@ enum FakeContent {
         if let c = schema["const"] { return c }
         switch schema["type"]?.stringValue ?? (schema["properties"] != nil ? "object" : "string") {
         case "object":
-            var o: [String: JSONValue] = [:]
+            var o: JSONObject = [:]
             for (k, v) in schema["properties"]?.objectValue ?? [:] { o[k] = value(for: v) }
             return .object(o)
         case "array": return [value(for: schema["items"] ?? ["type": "string"])]

@@ -33,7 +33,7 @@ public final class FakeStats: Sendable {
         state.withLock { s in
             ["requests": .int(s.requests), "cancelled_streams": .int(s.cancelledStreams),
              "last_openai": s.lastOpenAI, "last_anthropic": s.lastAnthropic,
-             "last_headers": .object(s.lastHeaders.mapValues { .string($0) })]
+             "last_headers": .object(JSONObject(s.lastHeaders.map { ($0.key, JSONValue.string($0.value)) }))]
         }
     }
 

@@ -29,7 +29,7 @@ public struct OpenAICompatibleProvider: ChatProvider {
     }
 
     /// `POST /embeddings`, relayed with the deployment's model name.
-    public func embeddings(_ body: [String: JSONValue], deployment d: Deployment) async throws -> JSONValue {
+    public func embeddings(_ body: JSONObject, deployment d: Deployment) async throws -> JSONValue {
         var b = body
         b["model"] = .string(d.upstreamModel)
         return try await http.postJSON(url: d.url + "/embeddings", headers: headers(d), body: .object(b), deployment: d)

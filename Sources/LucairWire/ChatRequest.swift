@@ -3,7 +3,7 @@
 /// The raw body is kept whole (`body`) so that OpenAI-compatible upstreams receive every field the
 /// client sent, including ones Lucair does not model; the typed fields are what Lucair itself reads.
 public struct ChatRequest: Sendable {
-    public var body: [String: JSONValue]
+    public var body: JSONObject
     public var model: String
     public var messages: [JSONValue]
     public var stream: Bool
@@ -215,7 +215,7 @@ public struct ChatRequest: Sendable {
 
 /// Typed reads of optional top-level parameters with OpenAI-style messages.
 struct Validator {
-    let body: [String: JSONValue]
+    let body: JSONObject
 
     func present(_ key: String) -> JSONValue? {
         guard let v = body[key], !v.isNull else { return nil }
@@ -241,7 +241,7 @@ struct Validator {
         return b
     }
 
-    func object(_ key: String) throws(InvalidRequest) -> [String: JSONValue]? {
+    func object(_ key: String) throws(InvalidRequest) -> JSONObject? {
         guard let v = present(key) else { return nil }
         guard case .object(let o) = v else { throw typeError(key, "an object", v) }
         return o

@@ -78,9 +78,10 @@ private struct Parser {
 
     mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
         i += 1
-        var dict: [String: JSONValue] = [:]
+        var members: [JSONObject.Element] = []
+        members.reserveCapacity(8)
         skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+        if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object(JSONObject()) }
         while true {
             skipWhitespace()
             guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -89,11 +90,11 @@ private struct Parser {
             guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWhitespace()
-            dict[key] = try value(depth: depth + 1)
+            members.append((key, try value(depth: depth + 1)))
             skipWhitespace()
             guard i < buf.count else { throw fail("unexpected end of input") }
             if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+            if buf[i] == UInt8(ascii: "}") { i += 1; return .object(JSONObject.parsed(members)) }
             throw fail("expected ',' or '}'")
         }
     }

@@ -7,7 +7,7 @@ public enum JSONValue: Sendable, Hashable {
     case number(String)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     public static func int<I: BinaryInteger>(_ v: I) -> JSONValue { .number(String(v)) }
     public static func double(_ v: Double) -> JSONValue {
@@ -27,7 +27,7 @@ public enum JSONValue: Sendable, Hashable {
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
+    public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
     public var isNull: Bool { if case .null = self { return true } else { return false } }
     public var doubleValue: Double? { if case .number(let n) = self { return Double(n) } else { return nil } }
     /// The integer value of a number written as an integer (`3`, `3.0` and `3e0` count; `3.5` does not).
@@ -41,7 +41,7 @@ public enum JSONValue: Sendable, Hashable {
     /// This object's members (none for anything but an object). Taken from a value the caller
     /// gives up (a member removed from its parent, say), the dictionary is then uniquely
     /// referenced, so changes to it happen in place instead of copying it.
-    public consuming func intoObject() -> [String: JSONValue] {
+    public consuming func intoObject() -> JSONObject {
         if case .object(let o) = self { return o }
         return [:]
     }
@@ -73,9 +73,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Ex
     public init(integerLiteral value: Int) { self = .number(String(value)) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        var o = [String: JSONValue](minimumCapacity: elements.count)
-        for (k, v) in elements { o[k] = v }  // the last of a repeated key stands
-        self = .object(o)
+        self = .object(JSONObject(elements))
     }
     public init(nilLiteral: ()) { self = .null }
 }

@@ -21,7 +21,7 @@ public enum OpenAIRelay {
     /// change a member was most of this function's time.
     public static func completion(_ upstream: consuming JSONValue, envelope e: ChunkEnvelope) -> (JSONValue, TokenUsage?) {
         var up = upstream.intoObject()
-        var out = [String: JSONValue](minimumCapacity: 8)
+        var out = JSONObject(minimumCapacity: 8)
         out["id"] = .string(e.id)
         out["object"] = "chat.completion"
         out["created"] = .int(e.created)
@@ -64,7 +64,7 @@ public enum OpenAIRelay {
             if choice["finish_reason"] == nil { choice["finish_reason"] = .null }
             choices.append(.object(choice))
         }
-        var out: [String: JSONValue] = [
+        var out: JSONObject = [
             "id": .string(e.id), "object": "chat.completion.chunk", "created": .int(e.created), "model": .string(e.model),
             "choices": .array(choices),
         ]

@@ -78,7 +78,7 @@ struct KeyLimitOptions: ParsableArguments {
     func list(_ s: String?) -> JSONValue? { s.map { .array($0.split(separator: ",").map { .string(String($0)) }) } }
 
     func scopes() throws -> KeyScopes {
-        var o: [String: JSONValue] = [:]
+        var o: JSONObject = [:]
         o["endpoints"] = list(endpoints)
         o["tiers"] = list(tiers)
         o["models"] = list(models)

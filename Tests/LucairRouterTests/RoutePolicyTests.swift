@@ -7,11 +7,11 @@ import Testing
 @Suite struct RoutePolicyTests {
     let router = AutoRouter(model: Artifact.model)
 
-    func request(_ text: String, system: String? = nil, extra: [String: JSONValue] = [:]) throws -> ChatRequest {
+    func request(_ text: String, system: String? = nil, extra: JSONObject = [:]) throws -> ChatRequest {
         var messages: [JSONValue] = []
         if let system { messages.append(["role": "system", "content": .string(system)]) }
         messages.append(["role": "user", "content": .string(text)])
-        var body: [String: JSONValue] = ["model": "auto", "messages": .array(messages)]
+        var body: JSONObject = ["model": "auto", "messages": .array(messages)]
         for (k, v) in extra { body[k] = v }
         return try ChatRequest.parse(.object(body))
     }

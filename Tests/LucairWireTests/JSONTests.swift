@@ -18,6 +18,29 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSON.parse(text) }
     }
 
+    /// Objects keep their members' order; a repeated key keeps its first place and its last value,
+    /// in small objects and in ones large enough to be merged in one hashed pass.
+    @Test func objectsKeepOrderAndTheLastOfARepeatedKey() throws {
+        let small = try JSON.parse(#"{"z":1,"a":2,"z":3}"#)
+        #expect(small.objectValue?.keys == ["z", "a"] && small["z"] == .number("3"))
+        #expect(String(decoding: small.serialized(sortingKeys: false), as: UTF8.self) == #"{"z":3,"a":2}"#)
+        let keys = (0..<40).map { "k\($0)" }
+        let text = "{" + keys.map { "\"\($0)\":0" }.joined(separator: ",") + #","k7":"last","k39":"end"}"#
+        let large = try JSON.parse(text)
+        #expect(large.objectValue?.keys == keys)
+        #expect(large["k7"] == "last" && large["k39"] == "end" && large["k8"] == .number("0"))
+        let unique = try JSON.parse("{" + keys.map { "\"\($0)\":1" }.joined(separator: ",") + "}")
+        #expect(unique.objectValue?.count == 40 && unique["k0"] == .number("1"))
+        // Equality and hashing do not depend on order, as JSON's objects do not.
+        let a = try JSON.parse(#"{"x":1,"y":[2,{"p":true,"q":null}]}"#), b = try JSON.parse(#"{"y":[2,{"q":null,"p":true}],"x":1}"#)
+        #expect(a == b && a.hashValue == b.hashValue && Set([a, b]).count == 1)
+        #expect(a != (try JSON.parse(#"{"x":1,"y":[2,{"p":false,"q":null}]}"#)))
+        var o: JSONObject = ["a": 1, "b": 2]
+        o["a"] = nil
+        o["c"] = 3
+        #expect(o.keys == ["b", "c"] && o.removeValue(forKey: "b") == .number("2") && o.count == 1)
+    }
+
     @Test func deepNestingIsRefused() {
         let text = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
         #expect(throws: JSONParseError.self) { try JSON.parse(text) }

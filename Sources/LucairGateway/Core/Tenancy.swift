@@ -168,7 +168,7 @@ public enum TenancyJSON {
     /// What the same tokens would have cost served by one model throughout (all-Sonnet, all-Opus…):
     /// the comparison the brief promises each tenant for its own traffic.
     public static func counterfactuals(_ rows: [UsageSummaryRow], prices: PriceTable?, models: [String]) -> JSONValue {
-        var out: [String: JSONValue] = [:]
+        var out: JSONObject = [:]
         for m in models {
             guard let p = prices?.models[m] else { continue }
             let cost = rows.reduce(Int64(0)) { acc, r in

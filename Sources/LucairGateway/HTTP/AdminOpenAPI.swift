@@ -7,7 +7,7 @@ enum AdminOpenAPI {
     static let nullableInt: JSONValue = ["type": ["integer", "null"]]
 
     static func op(_ summary: String, _ ok: Int, _ schema: String, body: String? = nil, params: [String] = []) -> JSONValue {
-        var o: [String: JSONValue] = [
+        var o: JSONObject = [
             "summary": .string(summary),
             "security": [["bearer": []]],
             "parameters": .array(params.map { ["name": .string($0), "in": "path", "required": true, "schema": ["type": "string"]] }),
@@ -35,7 +35,7 @@ enum AdminOpenAPI {
             "quality_bar": ["type": ["number", "null"], "minimum": 0, "maximum": 1],
         ],
     ]
-    static let apiKeyProperties: [String: JSONValue] = [
+    static let apiKeyProperties: JSONObject = [
         "object": ["const": "api_key"], "id": ["type": "string"], "lineage_id": ["type": "string"], "tenant_id": ["type": "string"],
         "name": ["type": "string"], "role": ["type": "string", "enum": ["operator", "tenant_admin", "tenant"]],
         "prefix": ["type": "string"], "status": ["type": "string", "enum": ["active", "expired", "revoked"]],

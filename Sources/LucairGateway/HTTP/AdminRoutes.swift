@@ -172,7 +172,7 @@ struct AdminRoutes {
 
     func keyParam(_ context: LucairContext) throws -> String { try context.parameters.require("key") }
 
-    func object(_ request: Request, optional: Bool = false) async throws -> [String: JSONValue] {
+    func object(_ request: Request, optional: Bool = false) async throws -> JSONObject {
         if optional, request.headers[.contentType] == nil { return [:] }
         guard case .object(let o) = try await routes.jsonBody(request) else {
             throw GatewayError.invalid("The request body must be a JSON object.")
@@ -180,7 +180,7 @@ struct AdminRoutes {
         return o
     }
 
-    func str(_ o: [String: JSONValue], _ k: String, required: Bool = false) throws -> String? {
+    func str(_ o: JSONObject, _ k: String, required: Bool = false) throws -> String? {
         guard let v = o[k], !v.isNull else {
             if required { throw GatewayError.invalid("Missing required parameter: '\(k)'.", param: k, code: "missing_required_parameter") }
             return nil

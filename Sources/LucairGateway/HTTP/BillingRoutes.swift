@@ -109,7 +109,7 @@ struct BillingRoutes {
         return out
     }
 
-    func cents(_ o: [String: JSONValue], _ k: String, allowZero: Bool = false) throws -> Int64? {
+    func cents(_ o: JSONObject, _ k: String, allowZero: Bool = false) throws -> Int64? {
         guard let v = o[k], !v.isNull else { return nil }
         guard let n = v.intValue, n > 0 || (allowZero && n == 0), n <= 100_000_000 else {
             throw GatewayError.invalid("'\(k)' must be a whole number of US cents\(allowZero ? "" : " above zero"), at most 100000000.", param: k)

@@ -65,7 +65,7 @@ public enum AnthropicRequest {
                 }
                 append("assistant", blocks)
             case "tool", "function":
-                var result: [String: JSONValue] = ["type": "tool_result", "tool_use_id": m["tool_call_id"] ?? ""]
+                var result: JSONObject = ["type": "tool_result", "tool_use_id": m["tool_call_id"] ?? ""]
                 switch m["content"] ?? .null {
                 case .string(let s): result["content"] = .string(s)
                 case .array: result["content"] = .array(try contentBlocks(m["content"], at: i))
@@ -78,7 +78,7 @@ public enum AnthropicRequest {
         // Anthropic wants the conversation to open with a user turn.
         if turns.first?.role == "assistant" { turns.insert(("user", [["type": "text", "text": "."]]), at: 0) }
 
-        var out: [String: JSONValue] = [
+        var out: JSONObject = [
             "model": .string(upstreamModel),
             "messages": .array(turns.map { ["role": .string($0.role), "content": .array($0.blocks)] }),
         ]
@@ -114,7 +114,7 @@ public enum AnthropicRequest {
         var tools: [JSONValue] = []
         tools.reserveCapacity(r.tools.count)
         for (k, t) in r.tools.enumerated() {
-            var tool: [String: JSONValue] = [
+            var tool: JSONObject = [
                 "name": t["function"]?["name"] ?? "",
                 "input_schema": t["function"]?["parameters"] ?? ["type": "object", "properties": [:]],
             ]

@@ -48,7 +48,7 @@ public enum AnthropicResponse {
             default: break
             }
         }
-        var message: [String: JSONValue] = [
+        var message: JSONObject = [
             "role": "assistant", "content": text.isEmpty && !toolCalls.isEmpty ? .null : .string(text), "refusal": nil,
         ]
         if !toolCalls.isEmpty { message["tool_calls"] = .array(toolCalls) }

@@ -17,7 +17,7 @@ public struct AnthropicStreamTranslator: Sendable {
     var blocks: [Int: Block] = [:]
     var nextToolIndex = 0
     var sawToolCall = false
-    var rawUsage: [String: JSONValue] = [:]
+    var rawUsage: JSONObject = [:]
     var reasoningBytes = 0
     var stopReason: String?
     var started = false
