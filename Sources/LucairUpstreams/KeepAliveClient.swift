@@ -123,7 +123,7 @@ public final class KeepAliveClient: Sendable {
         b.writeStaticString("POST ")
         b.writeString(path)
         b.writeStaticString(" HTTP/1.1\r\nhost: ")
-        b.writeString(endpoint.host)
+        b.writeString(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host)  // an IPv6 address goes in brackets
         if endpoint.port != 80 {
             b.writeStaticString(":")
             b.writeString(String(endpoint.port))

@@ -1,6 +1,6 @@
 /// A JSON object's members, in the order they came (or were added), looked up by a linear scan.
 ///
-/// Why not `JSONObject`: the gateway builds and reads a few dozen small objects per
+/// Why not `[String: JSONValue]`: the gateway builds and reads a few dozen small objects per
 /// request (the client's body, the upstream's answer, the normalised answer), and hashing their keys
 /// (SipHash, a seed per lookup) was about a third of relaying a whole answer
 /// (`lucair-microbench`, "relay a whole answer"). Objects in chat traffic have a handful of
@@ -27,11 +27,10 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
     }
 
     public init<S: Sequence<(String, JSONValue)>>(_ elements: S) {
-        members = []
-        for (k, v) in elements { self[k] = v }
+        self = .parsed(elements.map { (key: $0.0, value: $0.1) })
     }
 
-    /// Members as parsed: appended as they came, a repeated key merged once at the end (the last
+    /// Members as parsed (or listed): appended as they came, a repeated key merged once at the end (the last
     /// value stands, in the place of the first), so a hostile body with many keys costs one hashed
     /// pass instead of a scan per key.
     static func parsed(_ members: [Element]) -> JSONObject {

@@ -39,7 +39,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// This object's members (none for anything but an object). Taken from a value the caller
-    /// gives up (a member removed from its parent, say), the dictionary is then uniquely
+    /// gives up (a member removed from its parent, say), the members are then uniquely
     /// referenced, so changes to it happen in place instead of copying it.
     public consuming func intoObject() -> JSONObject {
         if case .object(let o) = self { return o }

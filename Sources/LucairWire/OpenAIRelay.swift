@@ -17,7 +17,7 @@ public enum OpenAIRelay {
     }
 
     /// Normalises a non-streaming `chat.completion`. The upstream's tree is taken apart in place
-    /// (each object unique once taken out of its parent: `intoObject`), not copied: copying its dictionaries to
+    /// (each object unique once taken out of its parent: `intoObject`), not copied: copying its objects to
     /// change a member was most of this function's time.
     public static func completion(_ upstream: consuming JSONValue, envelope e: ChunkEnvelope) -> (JSONValue, TokenUsage?) {
         var up = upstream.intoObject()
@@ -30,7 +30,7 @@ public enum OpenAIRelay {
         var choices = up.removeValue(forKey: "choices")?.intoArray() ?? []
         for i in choices.indices {
             var choice = choices[i].intoObject()
-            choices[i] = .null  // the choice's dictionary is unique now
+            choices[i] = .null  // the choice's members are unique now
             var msg = choice.removeValue(forKey: "message")?.intoObject() ?? [:]
             if msg["role"] == nil { msg["role"] = "assistant" }
             if msg["content"] == nil { msg["content"] = .null }

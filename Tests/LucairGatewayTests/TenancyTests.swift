@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import LucairCore
 @testable import LucairGateway
 import LucairWire
@@ -140,8 +141,8 @@ extension TestStack {
         }
     }
 
-    /// A key's and its tenant's limits name the same headers: an answer carries each once, the
-    /// later scope's value standing.
+    /// A key's and its tenant's limits name the same headers: an answer carries each once, from
+    /// the scope with fewer left (the one that refuses first), as the answer writes them.
     @Test func keyAndTenantLimitsGiveOneHeaderPerName() async throws {
         let limiter = RateLimiter()
         let p = Principal(tenantId: "ten_h", tenantName: "t", keyId: "key_h", lineageId: "key_h", role: "tenant",
@@ -150,7 +151,10 @@ extension TestStack {
         let a = try await limiter.admit(p, estimatedTokens: 10)
         let names = a.headers.map { $0.0 }
         #expect(names.count == 6 && Set(names).count == 6, "\(a.headers)")
-        #expect(Set(a.headers.filter { $0.0.hasPrefix("x-ratelimit-limit-") }.map { $0.1 }).count == 2)  // one value each, from one scope
+        #expect(Set(a.headers.filter { $0.0.hasPrefix("x-ratelimit-limit-") }.map { $0.1 }) == ["10", "1000"])  // the key's: fewer left
+        var lines = HeaderLines()
+        a.limits.write(into: &lines)
+        #expect(lines.fields.count == 6 && lines.fields[HTTPField.Name("x-ratelimit-remaining-requests")!] == "9")
     }
 
     @Test func rateLimitsAnswer429WithOpenAIHeaders() async throws {

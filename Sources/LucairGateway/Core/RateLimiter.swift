@@ -51,16 +51,22 @@ public final class RateLimiter: Sendable {
         var resetSeconds = 0
 
         public var pairs: [(String, String)] {
-            var out: [(String, String)] = []
+            var p = HeaderPairs()
+            write(into: &p)
+            return p.pairs
+        }
+
+        func write<H: HeaderSink>(into h: inout H) {
             if let r = requests {
-                out += [("x-ratelimit-limit-requests", String(r.limit)), ("x-ratelimit-remaining-requests", String(r.remaining)),
-                        ("x-ratelimit-reset-requests", "\(resetSeconds)s")]
+                h.add("x-ratelimit-limit-requests", String(r.limit))
+                h.add("x-ratelimit-remaining-requests", String(r.remaining))
+                h.add("x-ratelimit-reset-requests", "\(resetSeconds)s")
             }
             if let t = tokens {
-                out += [("x-ratelimit-limit-tokens", String(t.limit)), ("x-ratelimit-remaining-tokens", String(t.remaining)),
-                        ("x-ratelimit-reset-tokens", "\(resetSeconds)s")]
+                h.add("x-ratelimit-limit-tokens", String(t.limit))
+                h.add("x-ratelimit-remaining-tokens", String(t.remaining))
+                h.add("x-ratelimit-reset-tokens", "\(resetSeconds)s")
             }
-            return out
         }
     }
 
@@ -211,8 +217,8 @@ public final class RateLimiter: Sendable {
         }
         let admission = try counters.withLock { c in
             // Check everything first, then count: a refused request consumes nothing. One header
-            // per name: a later scope's (a key's and its tenant's limits name the same ones)
-            // replaces the earlier one's.
+            // per name: a key's and its tenant's limits name the same ones, and the scope with
+            // fewer left stands (the one that refuses first).
             var headers = RateLimitHeaders(resetSeconds: resetSeconds)
             for s in active {
                 var k = c[s.key] ?? Counter()
@@ -228,14 +234,16 @@ public final class RateLimiter: Sendable {
                         throw Self.limited("Rate limit reached for this \(s.label): \(rpm) requests per minute. Try again in \(resetSeconds)s.", retryAfter: resetSeconds,
                                            headers: RateLimitHeaders(requests: (rpm, 0), resetSeconds: resetSeconds).pairs)
                     }
-                    headers.requests = (rpm, max(0, rpm - requests - 1))
+                    let left = max(0, rpm - requests - 1)
+                    if left < headers.requests?.remaining ?? .max { headers.requests = (rpm, left) }
                 }
                 if let tpm = l.tpm {
                     if k.tokens + estimatedTokens > tpm {
                         throw Self.limited("Rate limit reached for this \(s.label): \(tpm) tokens per minute (this request needs about \(estimatedTokens); lower max_tokens or try again in \(resetSeconds)s).",
                                            retryAfter: resetSeconds, headers: RateLimitHeaders(tokens: (tpm, max(0, tpm - k.tokens)), resetSeconds: resetSeconds).pairs)
                     }
-                    headers.tokens = (tpm, max(0, tpm - k.tokens - estimatedTokens))
+                    let left = max(0, tpm - k.tokens - estimatedTokens)
+                    if left < headers.tokens?.remaining ?? .max { headers.tokens = (tpm, left) }
                 }
             }
             for s in active {

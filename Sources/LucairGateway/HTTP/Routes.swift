@@ -206,18 +206,18 @@ struct Routes {
     /// stream's head), less the time spent waiting on upstreams. Header and histogram.
     func overhead<H: HeaderSink>(since received: ContinuousClock.Instant, upstream: Duration, timer: Metrics.Timer, into h: inout H) {
         let own = max(.zero, ContinuousClock.now - received - upstream)
-        h.add(.lucairOverheadMicros, own.micros)
+        h.add(.lucairOverheadMicros, String(own.micros))
         timer.recordNanoseconds(own.micros * 1000)
     }
 
     func billed<H: HeaderSink>(_ b: Bill, into h: inout H) {
         h.add(.lucairCostUSD, Money.usdString(b.costNano))
-        h.add(.lucairCostNano, b.costNano)
-        h.add(.lucairInputTokens, b.usage.inputTokens)
-        h.add(.lucairCachedInputTokens, b.usage.cachedInputTokens)
-        h.add(.lucairCacheWriteTokens, b.usage.cacheWriteTokens)
-        h.add(.lucairOutputTokens, b.usage.outputTokens)
-        h.add(.lucairReasoningTokens, b.usage.reasoningTokens)
+        h.add(.lucairCostNano, String(b.costNano))
+        h.add(.lucairInputTokens, String(b.usage.inputTokens))
+        h.add(.lucairCachedInputTokens, String(b.usage.cachedInputTokens))
+        h.add(.lucairCacheWriteTokens, String(b.usage.cacheWriteTokens))
+        h.add(.lucairOutputTokens, String(b.usage.outputTokens))
+        h.add(.lucairReasoningTokens, String(b.usage.reasoningTokens))
         h.add(.lucairEstimated, b.usage.estimated ? "true" : "false")
     }
 }
