@@ -40,7 +40,8 @@ for round in $(seq "${ROUNDS:-3}"); do
       # One point: closed loop at $c connections (wrk), or paced at $RATE (16 workers).
       load() {
         if [ -n "${RATE:-}${STREAM:-}" ]; then
-          "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency "${RATE:+16}${RATE:-$c}" --rate "${RATE:-0}" --seconds "$1" --warmup 0 \
+          # Paced: 16 workers; closed-loop streams: $c.
+          "$bin/lucair-loadgen" --url "$url" --key "$tenant_key" --concurrency "$([ -n "${RATE:-}" ] && echo 16 || echo "$c")" --rate "${RATE:-0}" --seconds "$1" --warmup 0 \
             --label "$d" --body "$body" ${STREAM:+--stream}
         else
           BODY=$body KEY=$tenant_key LABEL="$d" CONC=$c wrk -t1 -c"$c" -d"$1s" -s bench/peers/wrk-json.lua "$url" | tail -1
