@@ -23,8 +23,8 @@ struct HeaderPairs: HeaderSink {
 /// A whole chat answer's headers, written as HTTP/1 lines (`name: value\r\n`) as they are added;
 /// the fast path copies them into the answer's buffer. Building HTTPTypes' fields and then encoding
 /// them cost a few percent of the CPU per request, and keeping a list of name and value pairs to
-/// write later about one more. Names are Lucair's own; a CR, LF or NUL in a value (none of Lucair's carry one) becomes a
-/// space, so no value can end the head early.
+/// write later about one more. Names are Lucair's own; a CR, LF or NUL in a value (none of
+/// Lucair's carry one) becomes a space, so no value can end the head early.
 struct HeaderLines: HeaderSink, Sendable {
     private(set) var bytes = ByteBufferAllocator().buffer(capacity: 1024)
 
