@@ -30,13 +30,12 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
         self = .parsed(elements.map { (key: $0.0, value: $0.1) })
     }
 
-    /// Members as parsed (or listed): appended as they came, a repeated key merged once at the end (the last
-    /// value stands, in the place of the first), so a hostile body with many keys costs one hashed
-    /// pass instead of a scan per key.
+    /// Members as parsed (or listed), a repeated key merged (the last value stands, in the place of
+    /// the first): small objects compare keys, larger ones use one hashed pass, so a hostile body
+    /// with many keys costs no scan per key.
     static func parsed(_ members: [Element]) -> JSONObject {
         var o = JSONObject()
         if members.count <= 8 {
-            // Small: a repeated key is found by comparing each key with those before it.
             let repeated = members.indices.contains { i in members[..<i].contains { same($0.key, members[i].key) } }
             if !repeated {
                 o.members = members
@@ -45,16 +44,17 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
             }
             return o
         }
-        var last: [String: Int] = [:]
-        last.reserveCapacity(members.count)
-        for (i, m) in members.enumerated() { last[m.key] = i }
-        if last.count == members.count {
-            o.members = members
-            return o
+        var at: [String: Int] = [:]  // a key's place in `o`
+        at.reserveCapacity(members.count)
+        o.members.reserveCapacity(members.count)
+        for m in members {
+            if let i = at[m.key] {
+                o.members[i].value = m.value
+            } else {
+                at[m.key] = o.members.count
+                o.members.append(m)
+            }
         }
-        o.members.reserveCapacity(last.count)
-        var seen = Set<String>()
-        for m in members where seen.insert(m.key).inserted { o.members.append((m.key, members[last[m.key]!].value)) }
         return o
     }
 
