@@ -50,6 +50,7 @@ let package = Package(
         .target(name: "LucairUpstreams", dependencies: [
             "LucairCore", "LucairWire",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Storage behind one protocol: SQLite (GRDB) and PostgreSQL (PostgresNIO), migrations, usage writer.

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -30,7 +31,7 @@ public final class KeepAliveClient: Sendable {
         case tooLarge
         /// The URL is not `http://host[:port]/path`.
         case badURL
-        /// A header name that is not a token, or a value with CR, LF or NUL in it.
+        /// A header name that is not a token, or a value HTTP does not allow (a CR, LF or NUL in it, say).
         case badHeader
     }
 
@@ -100,7 +101,8 @@ public final class KeepAliveClient: Sendable {
     func send<T: Sendable>(url: String, headers: [(String, String)], body: [UInt8], connectTimeout: TimeAmount, idleTimeout: TimeAmount,
                            deadline: NIODeadline, _ answer: (EventLoopPromise<T>) -> Exchange.Answer) async throws -> T {
         guard let (endpoint, path) = split(url) else { throw Failure.badURL }
-        guard headers.allSatisfy({ Self.isToken($0.0) && Self.isFieldValue($0.1) }) else { throw Failure.badHeader }
+        // RFC 9110's rules, as HTTPTypes checks them: nothing sent can end the head early.
+        guard headers.allSatisfy({ HTTPField.Name($0.0) != nil && HTTPField.isValidValue($0.1) }) else { throw Failure.badHeader }
         let channel = try await connection(to: endpoint, connectTimeout: connectTimeout)
         let promise = channel.eventLoop.makePromise(of: T.self)
         let request = Self.request(path: path, endpoint: endpoint, headers: headers, body: body, allocator: channel.allocator)
@@ -141,21 +143,6 @@ public final class KeepAliveClient: Sendable {
         return b
     }
 
-    /// RFC 9110 token characters, for a header's name.
-    static func isToken(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.allSatisfy { c in
-            switch c {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-            default: "!#$%&'*+-.^_`|~".utf8.contains(c)
-            }
-        }
-    }
-
-    /// A header value without CR, LF or NUL, which could end the header early.
-    static func isFieldValue(_ s: String) -> Bool {
-        !s.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }
-    }
-
     /// An idle connection to `endpoint`, preferably on the caller's event loop; else a new one.
     func connection(to endpoint: Endpoint, connectTimeout: TimeAmount) async throws -> Channel {
         let here = MultiThreadedEventLoopGroup.currentEventLoop
@@ -182,7 +169,7 @@ public final class KeepAliveClient: Sendable {
                     let ops = channel.pipeline.syncOperations
                     try ops.addHandler(RequestSink())
                     try ops.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try ops.addHandler(ExchangeHandler(maxBody: maxBody, wire: try ops.context(handlerType: RequestSink.self)) { channel in
+                    try ops.addHandler(ExchangeHandler(maxBody: maxBody) { channel in
                         self?.release(channel, to: endpoint)
                     })
                 }
@@ -241,8 +228,6 @@ final class ExchangeHandler: ChannelDuplexHandler {
 
     let maxBody: Int
     let onIdle: (Channel) -> Void
-    /// `RequestSink`'s context: a request's bytes are written from there, past the response decoder.
-    let wire: ChannelHandlerContext
     var pending: Exchange?
     var head: HTTPResponseHead?
     var body: ByteBuffer?
@@ -258,9 +243,8 @@ final class ExchangeHandler: ChannelDuplexHandler {
     /// the connection went on to the next request must not touch that one.
     var streamNumber = 0
 
-    init(maxBody: Int, wire: ChannelHandlerContext, onIdle: @escaping (Channel) -> Void) {
+    init(maxBody: Int, onIdle: @escaping (Channel) -> Void) {
         self.maxBody = maxBody
-        self.wire = wire
         self.onIdle = onIdle
     }
 
@@ -280,8 +264,8 @@ final class ExchangeHandler: ChannelDuplexHandler {
         pending = exchange  // head and body are nil: the last answer ended (or failed and closed)
         lastRead = .now()
         arm(context)
-        context.write(wrapOutboundOut(Self.observedHead), promise: nil)  // to the decoder; `RequestSink` drops it
-        wire.write(NIOAny(exchange.request), promise: promise)
+        context.write(wrapOutboundOut(Self.observedHead), promise: nil)  // for the decoder; `RequestSink` drops it
+        context.write(wrapOutboundOut(.body(.byteBuffer(exchange.request))), promise: promise)
     }
 
     /// One timer per exchange: it fires at the deadline or when the upstream has been silent for
@@ -422,14 +406,18 @@ final class ExchangeHandler: ChannelDuplexHandler {
     }
 }
 
-/// The socket end of an upstream connection's pipeline: NIO's response decoder must see each
-/// request's head go out (it pairs responses with requests), but the bytes themselves are written
-/// from this handler's context by `ExchangeHandler`, so nothing encodes a head twice. What reaches
-/// it through the decoder is dropped; flushes pass.
+/// The socket end of an upstream connection's pipeline, in place of NIO's request encoder: NIO's
+/// response decoder must see each request's head go out (it pairs responses with requests), but the
+/// request's bytes are already whole (`KeepAliveClient.request`), so the head is dropped here and
+/// the bytes go out as they are.
 final class RequestSink: ChannelOutboundHandler {
     typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = IOData
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        promise?.succeed()
+        switch unwrapOutboundIn(data) {
+        case .body(.byteBuffer(let bytes)): context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+        case .head, .body, .end: promise?.succeed()
+        }
     }
 }

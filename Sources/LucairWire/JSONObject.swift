@@ -82,11 +82,6 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
         }
     }
 
-    public subscript(key: String, default value: @autoclosure () -> JSONValue) -> JSONValue {
-        get { self[key] ?? value() }
-        set { self[key] = newValue }
-    }
-
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSONValue? {
         guard let i = index(ofKey: key) else { return nil }
@@ -95,19 +90,6 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
 
     public var keys: [String] { members.map(\.key) }
     public var values: [JSONValue] { members.map(\.value) }
-
-    public func mapValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
-        var o = self
-        for i in o.members.indices { o.members[i].value = try transform(o.members[i].value) }
-        return o
-    }
-
-    /// The members that pass, as an object (as `Dictionary.filter` gives a dictionary).
-    public func filter(_ isIncluded: (Element) throws -> Bool) rethrows -> JSONObject {
-        var o = JSONObject()
-        o.members = try members.filter(isIncluded)
-        return o
-    }
 
     public func merging(_ other: JSONObject, uniquingKeysWith combine: (JSONValue, JSONValue) throws -> JSONValue) rethrows -> JSONObject {
         var o = self

@@ -149,9 +149,9 @@ extension TestStack {
                           plan: Plan(name: "p", ceiling: .frontier), scopes: KeyScopes(), keyLimits: Limits(rpm: 10, tpm: 1000),
                           tenantLimits: Limits(rpm: 20, tpm: 2000), expiresAtMillis: nil)
         let a = try await limiter.admit(p, estimatedTokens: 10)
-        let names = a.headers.map { $0.0 }
-        #expect(names.count == 6 && Set(names).count == 6, "\(a.headers)")
-        #expect(Set(a.headers.filter { $0.0.hasPrefix("x-ratelimit-limit-") }.map { $0.1 }) == ["10", "1000"])  // the key's: fewer left
+        let names = a.limits.pairs.map { $0.0 }
+        #expect(names.count == 6 && Set(names).count == 6, "\(a.limits.pairs)")
+        #expect(Set(a.limits.pairs.filter { $0.0.hasPrefix("x-ratelimit-limit-") }.map { $0.1 }) == ["10", "1000"])  // the key's: fewer left
         var lines = HeaderLines()
         a.limits.write(into: &lines)
         #expect(lines.fields.count == 6 && lines.fields[HTTPField.Name("x-ratelimit-remaining-requests")!] == "9")

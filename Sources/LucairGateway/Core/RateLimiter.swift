@@ -39,7 +39,6 @@ public final class RateLimiter: Sendable {
         var shared: SharedPart? = nil
         /// Rate-limit headers for the response (OpenAI's names).
         public let limits: RateLimitHeaders
-        public var headers: [(String, String)] { limits.pairs }
         public static let none = Admission(keys: [], minute: 0, reservedTokens: 0, limits: RateLimitHeaders())
     }
 
@@ -229,7 +228,7 @@ public final class RateLimiter: Sendable {
                 let l = s.limits
                 try Self.checkCapsAndConcurrency(k, l, label: s.label, day: day, month: month)
                 if let rpm = l.rpm {
-                    let requests = k.requests + (sharedAdmitted.isEmpty ? 0 : sharedAdmitted[s.key] ?? 0)
+                    let requests = k.requests + (sharedAdmitted[s.key] ?? 0)
                     if requests >= rpm {
                         throw Self.limited("Rate limit reached for this \(s.label): \(rpm) requests per minute. Try again in \(resetSeconds)s.", retryAfter: resetSeconds,
                                            headers: RateLimitHeaders(requests: (rpm, 0), resetSeconds: resetSeconds).pairs)

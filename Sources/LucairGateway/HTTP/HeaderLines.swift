@@ -38,10 +38,8 @@ struct HeaderLines: HeaderSink, Sendable {
 
     mutating func add(_ name: String, _ value: String) {
         func breaks(_ b: UInt8) -> Bool { b == 13 || b == 10 || b == 0 }
-        bytes.writeString(name)
-        bytes.writeStaticString(": ")
-        if value.utf8.contains(where: breaks) { bytes.writeBytes(value.utf8.map { breaks($0) ? 32 : $0 }) } else { bytes.writeString(value) }
-        bytes.writeStaticString("\r\n")
+        let safe = value.utf8.contains(where: breaks) ? String(decoding: value.utf8.map { breaks($0) ? 32 : $0 }, as: UTF8.self) : value
+        bytes.writeHeaderLine(name, safe)
     }
 
     /// The same headers as HTTPTypes' fields (Hummingbird's route for pipelined chats).
