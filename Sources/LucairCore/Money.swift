@@ -22,11 +22,18 @@ public enum Money {
     }
 
     /// Exact decimal USD string from nano-USD ("0.000123450"), for headers and records.
+    /// Digits written right to left into one small buffer (every answer carries this twice; string
+    /// interpolation took five allocations).
     public static func usdString(_ nano: NanoUSD) -> String {
-        let sign = nano < 0 ? "-" : ""
-        let a = nano.magnitude
-        let frac = String(a % 1_000_000_000)
-        return "\(sign)\(a / 1_000_000_000).\(String(repeating: "0", count: 9 - frac.count))\(frac)"
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buf in  // sign, 10 digits, point, 9 digits at most
+            var i = buf.count, a = nano.magnitude
+            func digit() { i -= 1; buf[i] = UInt8(ascii: "0") + UInt8(a % 10); a /= 10 }
+            for _ in 0..<9 { digit() }
+            i -= 1; buf[i] = UInt8(ascii: ".")
+            repeat { digit() } while a > 0
+            if nano < 0 { i -= 1; buf[i] = UInt8(ascii: "-") }
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[i...]), as: UTF8.self)
+        }
     }
 }
 

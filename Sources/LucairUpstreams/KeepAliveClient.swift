@@ -125,7 +125,15 @@ public final class KeepAliveClient: Sendable {
         b.writeStaticString("POST ")
         b.writeString(path)
         b.writeStaticString(" HTTP/1.1\r\nhost: ")
-        b.writeString(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host)  // an IPv6 address goes in brackets
+        // An IPv6 address goes in brackets. (Searched as bytes: `String.contains(_:)` with a string goes
+        // through Foundation's `range(of:)`, 1 % of Lucair's CPU in a profile.)
+        if endpoint.host.utf8.contains(UInt8(ascii: ":")) {
+            b.writeStaticString("[")
+            b.writeString(endpoint.host)
+            b.writeStaticString("]")
+        } else {
+            b.writeString(endpoint.host)
+        }
         if endpoint.port != 80 {
             b.writeStaticString(":")
             b.writeString(String(endpoint.port))

@@ -32,6 +32,16 @@ public struct TokenUsage: Sendable, Equatable, Hashable {
             reasoning: u["completion_tokens_details"]?["reasoning_tokens"]?.intValue ?? 0)
     }
 
+    /// OpenAI's `usage` object's members, written as bytes: the same shape as `openAI` (a test
+    /// holds them together), for the answer written on every request.
+    public func write(into w: inout JSONWriter) {
+        w.field("prompt_tokens", promptTokens)
+        w.field("completion_tokens", outputTokens)
+        w.field("total_tokens", promptTokens + outputTokens)
+        w.object("prompt_tokens_details") { $0.field("cached_tokens", cachedInputTokens) }
+        w.object("completion_tokens_details") { $0.field("reasoning_tokens", reasoningTokens) }
+    }
+
     /// OpenAI's `usage` object.
     public var openAI: JSONValue {
         [

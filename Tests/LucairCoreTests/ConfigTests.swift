@@ -79,6 +79,8 @@ import Testing
         #expect(Money.display(1_235_000_000) == "$1.24")
         #expect(Money.usdString(27_000) == "0.000027000")
         #expect(Money.usdString(-1_500_000_001) == "-1.500000001")
+        #expect(Money.usdString(0) == "0.000000000" && Money.usdString(1_000_000_000) == "1.000000000")
+        #expect(Money.usdString(.min) == "-9223372036.854775808" && Money.usdString(.max) == "9223372036.854775807")
     }
 
     @Test func costPricesEveryTokenKind() {

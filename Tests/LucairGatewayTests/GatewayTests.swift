@@ -173,7 +173,12 @@ import Testing
             let malformed = try await s.post("/v1/chat/completions", "{\"model\": ")
             #expect(malformed.status == 400 && malformed.json["error"]?["code"] == "invalid_json")
             let wrongType = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"), contentType: "text/plain")
-            #expect(wrongType.status == 415)
+            #expect(wrongType.status == 415 && wrongType.json["error"]?["message"]?.stringValue?.contains("got 'text/plain'") == true)
+            let short = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"), contentType: "application/")
+            #expect(short.status == 415)
+            // Media types are case-insensitive (RFC 9110): this one is served.
+            let upper = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: "x"), contentType: "Application/JSON; charset=utf-8")
+            #expect(upper.status == 200)
             let unknown = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "gpt-17", content: "x"))
             #expect(unknown.status == 404 && unknown.json["error"]?["code"] == "model_not_found" && unknown.json["error"]?["param"] == "model")
             let big = try await s.post("/v1/chat/completions", TestStack.chatBody(model: "auto", content: String(repeating: "a", count: 70_000)))
@@ -184,7 +189,7 @@ import Testing
                 let e = r.json["error"]
                 #expect(e?["message"]?.stringValue != nil && e?["type"]?.stringValue != nil && e?["param"] != nil && e?["code"] != nil)
             }
-            #expect(s.stats.requests == 0)  // none of them reached an upstream
+            #expect(s.stats.requests == 1)  // only the upper-case content type reached an upstream
         }
     }
 

@@ -87,6 +87,13 @@ import Testing
         #expect(JSONWriter.value { $0.field("k", true) } == ["k": true])
     }
 
+    @Test func usageWrittenAsBytesIsTheUsageTree() {
+        let u = TokenUsage(input: 120, cachedInput: 30, output: 45, reasoning: 7)
+        let written = JSONWriter.value { u.write(into: &$0) }
+        #expect(written == u.openAI)
+        #expect(written["prompt_tokens"] == 150 && written["total_tokens"] == 195 && written["completion_tokens_details"]?["reasoning_tokens"] == 7)
+    }
+
     @Test func intValueAcceptsIntegralNumbersOnly() {
         #expect(JSONValue.number("3").intValue == 3)
         #expect(JSONValue.number("3.0").intValue == 3)

@@ -74,19 +74,29 @@ public enum APIKeys {
         return kind + "_" + Hex.encode(withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) })
     }
 
-    /// `kind_` + 12 hex characters of the Unix time in milliseconds + 16 of random bits (64, one
-    /// syscall): ids that sort by time, so the stores' primary-key indexes grow at their right edge
-    /// instead of taking each insert on a random page (UUIDv7's reasoning). Two ids collide only
-    /// within one millisecond, at odds of 2^-64 per pair.
+    /// `kind_` + 12 hex characters of the Unix time in milliseconds + 16 of a 64-bit word unique to
+    /// this process: ids that sort by time, so the stores' primary-key indexes grow at their right
+    /// edge instead of taking each insert on a random page (UUIDv7's reasoning). The word is
+    /// SplitMix64's output for a counter from a random start: a bijection, so no two ids of one
+    /// process share it, and two replicas' ids collide only within one millisecond, at odds of 2^-64
+    /// per pair, as with random words. It spares a `getrandom` syscall per request (0.7 % of
+    /// Lucair's CPU in a profile); request ids are not secrets.
     public static func timeOrderedId(_ kind: String) -> String {
         let ms = UInt64(RateLimiter.nowMillis())
+        var z = idStart &+ idCounter.add(1, ordering: .relaxed).newValue &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
         var bytes = (UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &bytes) { raw in
-            raw.storeBytes(of: (ms << 16).bigEndian, as: UInt64.self)  // the time's 6 bytes, then 2 the random word overwrites
-            raw.storeBytes(of: UInt64.random(in: .min ... .max), toByteOffset: 6, as: UInt64.self)
+            raw.storeBytes(of: (ms << 16).bigEndian, as: UInt64.self)  // the time's 6 bytes, then 2 the word overwrites
+            raw.storeBytes(of: z.bigEndian, toByteOffset: 6, as: UInt64.self)
             return kind + "_" + Hex.encode(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[0..<14]))
         }
     }
+
+    static let idStart = UInt64.random(in: .min ... .max)
+    static let idCounter = Atomic<UInt64>(0)
 }
 
 /// Every active key, in memory, so authentication costs one hash and one dictionary lookup and

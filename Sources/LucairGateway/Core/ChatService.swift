@@ -78,7 +78,7 @@ public struct Bill: Sendable {
             if case .object(let members) = openAI {
                 for (k, v) in members where k != "usage" && k != "lucair" { w.field(k, v) }
             }
-            w.field("usage", usage.openAI)
+            w.object("usage") { usage.write(into: &$0) }
             w.object("lucair") { writeExtension(s, into: &$0) }
         }
         return w.bytes

@@ -85,9 +85,17 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// `auto` decisions: the tier served, the task assessed, and whether the router escalated.
+    /// Made once per label set, as `served`: every `auto` request counts one.
     public func routes(tier: String, task: String, escalated: Bool) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "lucair_route_decisions_total", dimensions: [("tier", tier), ("task", task), ("escalated", escalated ? "true" : "false")], factory: factory)
+        let key = RouteKey(tier: tier, task: task, escalated: escalated)
+        if let c = routesCache.withLock({ $0[key] }) { return c }
+        let c = CoreMetrics.Counter(label: "lucair_route_decisions_total", dimensions: [("tier", tier), ("task", task), ("escalated", escalated ? "true" : "false")], factory: factory)
+        routesCache.withLock { $0[key] = c }
+        return c
     }
+
+    struct RouteKey: Hashable { let tier, task: String; let escalated: Bool }
+    let routesCache = Mutex<[RouteKey: CoreMetrics.Counter]>([:])
 
     /// Requests served by a tier above the one they were resolved to, and why.
     public func spills(from: String, to: String, reason: String) -> CoreMetrics.Counter {

@@ -66,10 +66,13 @@ struct Routes {
         try checkJSONContentType(headers[.contentType])
     }
 
+    /// Compared as ASCII bytes, case-insensitively: no lower-cased copy per request.
     func checkJSONContentType(_ contentType: String?) throws {
-        let type = contentType?.lowercased() ?? ""
-        guard type.hasPrefix("application/json") else {
-            throw GatewayError.invalid("Content-Type must be application/json (got '\(type.isEmpty ? "none" : type)').", code: "unsupported_media_type", status: 415)
+        let expected = "application/json".utf8
+        guard let type = contentType, type.utf8.count >= expected.count,
+              zip(type.utf8, expected).allSatisfy({ $0 == $1 || ($1 >= UInt8(ascii: "a") && $0 == $1 - 0x20) }) else {
+            let got = contentType?.lowercased() ?? ""
+            throw GatewayError.invalid("Content-Type must be application/json (got '\(got.isEmpty ? "none" : got)').", code: "unsupported_media_type", status: 415)
         }
     }
 
