@@ -11,28 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
-rate=${RATE:-1000}
 libc=$(ldconfig -p | awk '/libc\.so\.6 .*x86-64/ {print $NF; exit}')
 perf probe -q -x "$libc" --add malloc 2> /dev/null || true  # once per boot; already there is fine
 case "$(perf list 2> /dev/null)" in *probe_libc:malloc*) ;; *) echo "perf cannot probe $libc's malloc here" >&2; exit 1 ;; esac
 . bench/lib.sh
 bench_setup
-start_fake --chunks 16
-start_lucair_as_tenant
-floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
-floorpid=$!
-for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
-body='{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-declare -A pid=([lucair]=$lpid [floor]=$floorpid)
-declare -A url=([lucair]="http://127.0.0.1:$lport/v1/chat/completions" [floor]="http://127.0.0.1:$floorport/v1/chat/completions")
-load() { "$bin/lucair-loadgen" --url "${url[$1]}" --key "$tenant_key" --concurrency 16 --rate "$rate" --seconds "$2" --warmup 0 --label "$1" --body "$body"; }
+beside_floor
 for g in lucair floor; do
-  load "$g" 2 > /dev/null  # warm: connections open, pools filled
+  paced "$g" 2 > /dev/null  # warm: connections open, pools filled
   perf stat -e probe_libc:malloc -p "${pid[$g]}" -o "$work/stat.$g" -- sleep "$(python3 -c "print($secs + 0.6)")" &
   counter=$!
   sleep 0.3
-  ok=$(load "$g" "$secs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
+  ok=$(paced "$g" "$secs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
   wait "$counter" || true
   n=$(awk '/probe_libc:malloc/ {gsub(",", "", $1); print $1}' "$work/stat.$g")
   echo "$g: $ok requests, $n mallocs, $(python3 -c "print(round($n / $ok, 1))") per request"
@@ -41,7 +31,7 @@ if [ -n "${WHERE:-}" ]; then
   perf record -q -e probe_libc:malloc --call-graph=dwarf,16384 -p "$lpid" -o "$work/malloc.data" -- sleep 1.2 > /dev/null 2>&1 &
   recorder=$!
   sleep 0.1
-  load lucair 1 > /dev/null
+  paced lucair 1 > /dev/null
   wait "$recorder" || true
   perf script -i "$work/malloc.data" -F comm,ip,sym 2> /dev/null | python3 -c '
 import collections, re, subprocess, sys

@@ -16,10 +16,7 @@ bench_setup
 start_fake --chunks 16
 start_lucair_as_tenant
 start_tensorzero
-floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
-floorpid=$!
-for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
+start_floor
 
 declare -A pid=([direct]=$fpid [floor]=$floorpid [tensorzero]=$tzpid [lucair]=$lpid)
 declare -A url=([direct]="http://127.0.0.1:$fport/v1/chat/completions" [floor]="http://127.0.0.1:$floorport/v1/chat/completions"

@@ -58,6 +58,30 @@ start_lucair_as_tenant() {
   sleep 1.5  # the key refresher picks the new key up
 }
 
+# start_floor: lucair-floor (Lucair's building blocks doing none of its work) on the fake (start_fake
+# first); sets floorport and floorpid, returns once it listens.
+start_floor() {
+  floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
+  floorpid=$!
+  for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
+}
+
+# beside_floor: the fake, Lucair as a tenant and lucair-floor, to compare the two at one paced load;
+# sets pid[lucair|floor] and url[lucair|floor]. Then `paced lucair|floor SECONDS` sends $RATE requests/s
+# (default 1,000) from 16 workers to one of them and prints lucair-loadgen's JSON line.
+beside_floor() {
+  start_fake --chunks 16
+  start_lucair_as_tenant
+  start_floor
+  declare -gA pid=([lucair]=$lpid [floor]=$floorpid)
+  declare -gA url=([lucair]="http://127.0.0.1:$lport/v1/chat/completions" [floor]="http://127.0.0.1:$floorport/v1/chat/completions")
+}
+paced() {
+  "$bin/lucair-loadgen" --url "${url[$1]}" --key "$tenant_key" --concurrency 16 --rate "${RATE:-1000}" --seconds "$2" --warmup 0 --label "$1" \
+    --body '{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+}
+
 # CPU time (clock ticks, user + system) of a process and its children, threads included.
 tree_ticks() { local t=0 p; for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
 

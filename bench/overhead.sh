@@ -53,9 +53,7 @@ done
 # move p99 by milliseconds from one run to the next here, fall on both; then the same with
 # lucair-floor (Lucair's HTTP building blocks doing none of its work) for what the stack alone adds.
 paced=${PACED_RATE:-1000}
-floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
-for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
+start_floor
 for round in 1 2 3; do
   run --url "http://127.0.0.1:$fport/v1/chat/completions" --concurrency 16 --rate "$paced" --body "$body" --label "paced-direct-$round" \
     --pair-url "http://127.0.0.1:$lport/v1/chat/completions" --pair-key "$key" --pair-label "paced-lucair-$round" >> "$results"

@@ -9,27 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
-rate=${RATE:-1000}
 command -v strace >/dev/null || { echo "strace is missing: apt-get install -y strace" >&2; exit 1; }
 . bench/lib.sh
 bench_setup
-start_fake --chunks 16
-start_lucair_as_tenant
-floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
-floorpid=$!
-for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
-body='{"model":"auto","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-declare -A pid=([lucair]=$lpid [floor]=$floorpid)
-declare -A url=([lucair]="http://127.0.0.1:$lport/v1/chat/completions" [floor]="http://127.0.0.1:$floorport/v1/chat/completions")
-declare -A key=([lucair]=$tenant_key [floor]=none)
+beside_floor
 for g in lucair floor; do
-  load() { "$bin/lucair-loadgen" --url "${url[$g]}" --key "${key[$g]}" --concurrency 16 --rate "$rate" --seconds "$1" --warmup 0 --label "$g" --body "$body"; }
-  load 2 > /dev/null  # warm: connections open, caches filled
+  paced "$g" 2 > /dev/null  # warm: connections open, caches filled
   strace -c -f -p "${pid[$g]}" -o "$work/strace.$g" 2> /dev/null &
   tracer=$!
   sleep 0.5
-  ok=$(load "$secs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
+  ok=$(paced "$g" "$secs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
   sleep 0.2
   kill -INT "$tracer"; wait "$tracer" || true
   echo "## $g: $ok requests"
