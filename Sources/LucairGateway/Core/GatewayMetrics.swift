@@ -62,14 +62,21 @@ public final class GatewayMetrics: Sendable {
     let servedCache = Mutex<[ServedKey: Served]>([:])
 
     public func served(endpoint: String, tier: String, model: String) -> Served {
-        let key = ServedKey(endpoint: endpoint, tier: tier, model: model)
-        if let s = servedCache.withLock({ $0[key] }) { return s }
-        let s = Served(ok: requests(endpoint: endpoint, tier: tier, model: model, status: 200),
-                       input: tokens(kind: "input", tier: tier, model: model), cachedInput: tokens(kind: "cached_input", tier: tier, model: model),
-                       cacheWrite: tokens(kind: "cache_write", tier: tier, model: model), output: tokens(kind: "output", tier: tier, model: model),
-                       cost: costNano(tier: tier, model: model), duration: duration("lucair_request_duration_seconds", tier: tier))
-        servedCache.withLock { $0[key] = s }
-        return s
+        Self.cached(servedCache, ServedKey(endpoint: endpoint, tier: tier, model: model)) {
+            Served(ok: requests(endpoint: endpoint, tier: tier, model: model, status: 200),
+                   input: tokens(kind: "input", tier: tier, model: model), cachedInput: tokens(kind: "cached_input", tier: tier, model: model),
+                   cacheWrite: tokens(kind: "cache_write", tier: tier, model: model), output: tokens(kind: "output", tier: tier, model: model),
+                   cost: costNano(tier: tier, model: model), duration: duration("lucair_request_duration_seconds", tier: tier))
+        }
+    }
+
+    /// A handle made once per label set: a registry lookup (name checks, a lock, label hashing)
+    /// costs more than the update it serves.
+    static func cached<K: Hashable & Sendable, V: Sendable>(_ cache: borrowing Mutex<[K: V]>, _ key: K, _ make: () -> V) -> V {
+        if let v = cache.withLock({ $0[key] }) { return v }
+        let v = make()
+        cache.withLock { $0[key] = v }
+        return v
     }
 
     public func requests(endpoint: String, tier: String, model: String, status: Int) -> CoreMetrics.Counter {
@@ -85,13 +92,10 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// `auto` decisions: the tier served, the task assessed, and whether the router escalated.
-    /// Made once per label set, as `served`: every `auto` request counts one.
     public func routes(tier: String, task: String, escalated: Bool) -> CoreMetrics.Counter {
-        let key = RouteKey(tier: tier, task: task, escalated: escalated)
-        if let c = routesCache.withLock({ $0[key] }) { return c }
-        let c = CoreMetrics.Counter(label: "lucair_route_decisions_total", dimensions: [("tier", tier), ("task", task), ("escalated", escalated ? "true" : "false")], factory: factory)
-        routesCache.withLock { $0[key] = c }
-        return c
+        Self.cached(routesCache, RouteKey(tier: tier, task: task, escalated: escalated)) {
+            CoreMetrics.Counter(label: "lucair_route_decisions_total", dimensions: [("tier", tier), ("task", task), ("escalated", escalated ? "true" : "false")], factory: factory)
+        }
     }
 
     struct RouteKey: Hashable { let tier, task: String; let escalated: Bool }
