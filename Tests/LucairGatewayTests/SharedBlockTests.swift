@@ -37,6 +37,19 @@ import Testing
         }
     }
 
+    /// Like `admitSoon`, but only an admission the store granted counts: one a loaded machine left
+    /// to the local count (the designed fail-open) proves nothing about the store's slots, so it is
+    /// given back and the store asked again. A slot the store never frees still ends in a 429.
+    func admitThroughStore(_ l: RateLimiter, _ p: Principal) async throws -> RateLimiter.Admission {
+        let until = ContinuousClock.now + .seconds(20)
+        while true {
+            let a = try await admitSoon(l, p)
+            if a.shared != nil || ContinuousClock.now >= until { return a }
+            l.settle(a, actualTokens: 10, cost: 0)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     func refusal(_ l: RateLimiter, _ p: Principal) async -> GatewayError? {
         do {
             l.settle(try await l.admit(p, estimatedTokens: 10), actualTokens: 10, cost: 0)
@@ -194,8 +207,8 @@ import Testing
             one.limiter.settle(local, actualTokens: 10, cost: 0)
             try await conn.query("COMMIT", logger: logger)  // the grant goes on and takes its slot
         }
-        let onTwo = try await admitSoon(two.limiter, p)  // within the second release (5 s), not 15 minutes
-        #expect(two.fallbacks == 0 && onTwo.shared != nil, "admitted by the store, not counted alone")
+        let onTwo = try await admitThroughStore(two.limiter, p)  // within the second release (5 s), not 15 minutes
+        #expect(onTwo.shared != nil, "admitted by the store, not counted alone (\(two.fallbacks) left to the local count)")
         two.limiter.settle(onTwo, actualTokens: 10, cost: 0)
         try await one.close()
         try await two.close()
