@@ -117,6 +117,11 @@ enum FakeStream {
     static func response(frames: [[UInt8]], undelayedTail: Int = 0, script: FakeScript, stats: FakeStats,
                          errorFrame: @escaping @Sendable () -> [UInt8]) -> Response {
         Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
+            if script.together {
+                try await writer.write(contentsOf: frames.map { ByteBuffer(bytes: $0) })  // one flush for all
+                try await writer.finish(nil)
+                return
+            }
             for (i, f) in frames.enumerated() {
                 do {
                     // The delay comes before a break too, so a break never arrives together with

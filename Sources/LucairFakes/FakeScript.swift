@@ -3,7 +3,7 @@ import LucairWire
 /// How a fake upstream should behave for one request. Defaults come from the server's flags; a
 /// request overrides them with a directive anywhere in its last user message:
 /// `[fake status=529 retry_after=2 chunks=8 chunk_delay_ms=20 latency_ms=5 disconnect_after=3 error_after=4
-///   no_usage=1 input_tokens=100 output_tokens=20 cache_read=100 cache_write=50 parallel=1 text=hello_world]`.
+///   together=1 no_usage=1 input_tokens=100 output_tokens=20 cache_read=100 cache_write=50 parallel=1 text=hello_world]`.
 /// `only=MODEL` applies the directive only to requests for that upstream model (one deployment of
 /// several fails while the others answer).
 public struct FakeScript: Sendable {
@@ -16,6 +16,8 @@ public struct FakeScript: Sendable {
     public var disconnectAfter: Int?
     /// Stream: fail with an error event after this many chunks (Anthropic `error` event / OpenAI error chunk).
     public var errorAfter: Int?
+    /// Stream: every frame (each its own HTTP chunk) in one socket write, so a client reads them together.
+    public var together = false
     public var noUsage = false
     public var cacheRead = 0
     public var cacheWrite = 0
@@ -52,6 +54,7 @@ public struct FakeScript: Sendable {
             case "disconnect_after": s.disconnectAfter = Int(v)
             case "error_after": s.errorAfter = Int(v)
             case "no_usage": s.noUsage = v == "1"
+            case "together": s.together = v == "1"
             case "cache_read": s.cacheRead = Int(v) ?? 0
             case "cache_write": s.cacheWrite = Int(v) ?? 0
             case "parallel": s.parallel = v == "1"

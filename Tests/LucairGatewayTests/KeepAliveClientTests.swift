@@ -91,10 +91,10 @@ import Testing
             for (idle, total) in [(Int64(5000), Int64(150)), (150, 5000)] {
                 let t0 = ContinuousClock.now
                 await #expect(throws: KeepAliveClient.Failure.timeout) {
-                    _ = try await Self.post(c, s.fakeURL, content: "slow [fake latency_ms=1500]", idle: idle, total: total)
+                    _ = try await Self.post(c, s.fakeURL, content: "slow [fake latency_ms=3000]", idle: idle, total: total)
                 }
                 let took = ContinuousClock.now - t0
-                #expect(took >= .milliseconds(140) && took < .milliseconds(1200), "gave up after \(took) (idle \(idle) ms, total \(total) ms)")
+                #expect(took >= .milliseconds(140) && took < .milliseconds(2500), "gave up after \(took) (idle \(idle) ms, total \(total) ms)")
             }
             #expect(idleCount(c) == 0, "a timed-out connection is closed, not pooled")
             let e = UpstreamErrors.transport(KeepAliveClient.Failure.timeout, deployment: "d")
@@ -153,20 +153,20 @@ import Testing
             let c = KeepAliveClient(maxBody: 1 << 20)
             defer { c.shutdown() }
             for round in 0..<3 {
-                guard case .streaming(let status, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=24]") else {
+                guard case .streaming(let status, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=24 together=1]") else {
                     Issue.record("no stream"); return
                 }
                 #expect(status == 200)
                 let (events, buffers) = try await Self.events(body)
                 #expect(events.last?.data == "[DONE]" && events.count >= 26, "\(events.count) events")
-                #expect(buffers < events.count, "chunks that arrive together come as one buffer (\(buffers) for \(events.count))")
+                #expect(buffers < events.count, "HTTP chunks that arrive in one read come as one buffer (\(buffers) for \(events.count))")
                 #expect(idleCount(c) == 1, "round \(round): the connection went back to the pool")
             }
             // Spaced chunks still arrive one by one, as they come.
-            guard case .streaming(_, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=3 chunk_delay_ms=40]") else {
+            guard case .streaming(_, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=3 chunk_delay_ms=150]") else {
                 Issue.record("no stream"); return
             }
-            #expect(try await Self.events(body).buffers >= 3)
+            #expect(try await Self.events(body).buffers >= 2, "spaced chunks are handed on as they come, not held to the end")
         }
     }
 
@@ -188,13 +188,13 @@ import Testing
             guard case .streaming(_, _, let body) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=10 chunk_delay_ms=50]") else {
                 Issue.record("no stream"); return
             }
-            var it = body.makeAsyncIterator()
+            let it = body.makeAsyncIterator()
             #expect(try await it.next() != nil)
             _ = consume it  // the reader leaves: the rest of the answer is not wanted
             try await Task.sleep(for: .milliseconds(900))  // past the answer's end (10 × 50 ms)
             #expect(idleCount(c) == 0, "a connection whose reader left is closed, not pooled once the answer ends")
             // Silence longer than the idle timeout after the head ends the body with a timeout.
-            guard case .streaming(_, _, let stalled) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=4 chunk_delay_ms=1500]", idle: 300) else {
+            guard case .streaming(_, _, let stalled) = try await Self.stream(c, s.fakeURL, content: "[fake chunks=4 chunk_delay_ms=5000]", idle: 1500) else {
                 Issue.record("no stream"); return
             }
             await #expect(throws: KeepAliveClient.Failure.timeout) { _ = try await Self.events(stalled) }

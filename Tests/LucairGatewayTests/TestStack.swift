@@ -167,6 +167,13 @@ struct TestStack {
 
     /// Rate windows are fixed minutes: a test that counts requests waits out the last seconds of a
     /// minute rather than straddle two windows.
+    /// Until each replica's key refresher has loaded `key`, however loaded the machine (at most 10 s).
+    static func loaded(_ key: String, on stacks: [TestStack]) async throws {
+        for s in stacks {
+            for _ in 0..<200 where s.gateway.keys.principal(forKey: key) == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+    }
+
     static func awayFromMinuteEdge(needing seconds: Int = 10) async throws {
         let second = Int(Date().timeIntervalSince1970) % 60
         if second > 60 - seconds { try await Task.sleep(for: .seconds(61 - second)) }

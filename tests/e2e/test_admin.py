@@ -78,12 +78,12 @@ def cli(lucair, *args: str) -> subprocess.CompletedProcess[str]:
 def wait_for_status(lucair, key: str, status: int) -> float:
     start = time.monotonic()
     with lucair.http(api_key=key) as h:
-        while time.monotonic() - start < 1.0:
+        while time.monotonic() - start < 10.0:  # a 250 ms poll; room for a loaded machine
             r = h.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
             if r.status_code == status:
                 return time.monotonic() - start
             time.sleep(0.02)
-    pytest.fail(f"the running gateway did not answer {status} within 1 s")
+    pytest.fail(f"the running gateway did not answer {status} within 10 s")
 
 
 def test_cli_creates_mints_rotates_and_revokes_against_a_running_gateway(lucair) -> None:

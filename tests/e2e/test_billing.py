@@ -351,9 +351,14 @@ def test_localstripe_customer_card_and_paid_topup_credit_the_wallet(on_localstri
     pm = localstripe.card("4242424242424242")
     account = c.post(f"/admin/v1/tenants/{tenant}/billing/payment_method", json={"payment_method": pm})
     assert account.status_code == 200 and account.json()["customer"].startswith("cus_"), account.text
+    asked = time.monotonic()
     r = c.post(f"/admin/v1/tenants/{tenant}/billing/topups", json={"amount_cents": 1500})
     assert r.status_code == 201, r.text
-    assert _wallet(c, tenant) == 0
+    wallet = _wallet(c, tenant)
+    # The call itself credits nothing; localstripe sends the webhook that does 1 s after the payment,
+    # so on a machine slow enough to take that long here the credit may already be in.
+    if time.monotonic() - asked < 0.9:
+        assert wallet == 0
     _until(lambda: _wallet(c, tenant) == 1500 * NANO_PER_CENT, timeout=20, what="localstripe's signed payment_intent.succeeded")
     assert _chat(c).status_code == 200
 

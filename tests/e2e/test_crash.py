@@ -44,7 +44,10 @@ def test_kill_9_mid_load_then_restart(fake_upstream, tmp_path: Path) -> None:
         threads = [threading.Thread(target=load, args=(i,)) for i in range(16)]
         for t in threads:
             t.start()
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30  # until the load runs, however slow the machine
+        while len(served) <= 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
         gw.proc.proc.kill()  # SIGKILL: no graceful shutdown, no final flush
         gw.proc.proc.wait(timeout=10)
         stop.set()
