@@ -115,3 +115,30 @@ TOML
   for _ in $(seq 100); do grep -q 'tensorzero base_url' "$work/tz.out" && break; sleep 0.2; done
   tzurl="$(awk '/tensorzero base_url/ {print $3}' "$work/tz.out")chat/completions"
 }
+
+# start_nginx: Debian's nginx as a bare keep-alive reverse proxy to the fake (start_fake first), as
+# nginx is tuned for proxying: the reference for what forwarding alone costs. Sets ngport and ngpid.
+start_nginx() {
+  ngport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<NGINX
+daemon off;
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream fake { server 127.0.0.1:$fport; keepalive 128; }
+  server {
+    listen 127.0.0.1:$ngport;
+    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx.conf" -p "$work/nginx" &
+  ngpid=$!
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$ngport/health" && break; sleep 0.1; done
+}

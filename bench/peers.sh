@@ -60,28 +60,7 @@ llurl="http://127.0.0.1:$llport/v1/chat/completions"
 # ---- nginx: the reference, a bare keep-alive reverse proxy (as nginx is tuned for proxying).
 gateways="lucair tensorzero litellm"
 if command -v nginx >/dev/null; then
-  ngport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx.conf" <<NGINX
-daemon off;
-worker_processes auto;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  upstream fake { server 127.0.0.1:$fport; keepalive 128; }
-  server {
-    listen 127.0.0.1:$ngport;
-    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-}
-NGINX
-  nginx -c "$work/nginx.conf" -p "$work/nginx" &
-  ngpid=$!
-  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$ngport/health" && break; sleep 0.1; done
+  start_nginx
   gateways="$gateways nginx"
 fi
 
