@@ -58,13 +58,14 @@ start_lucair_as_tenant() {
   sleep 1.5  # the key refresher picks the new key up
 }
 
-# start_floor: lucair-floor (Lucair's building blocks doing none of its work) on the fake (start_fake
-# first); sets floorport and floorpid, returns once it listens.
+# start_floor [--raw]: lucair-floor (Lucair's building blocks doing none of its work; with --raw, bytes
+# forwarded by hand without NIOHTTP1 or a task) on the fake (start_fake first); sets floorport and
+# floorpid, returns once it listens.
 start_floor() {
   floorport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$bin/lucair-floor" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor.out" 2>&1 &
+  "$bin/lucair-floor" "$@" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor${1:-}.out" 2>&1 &
   floorpid=$!
-  for _ in $(seq 50); do grep -q listening "$work/floor.out" && break; sleep 0.1; done
+  for _ in $(seq 50); do grep -q listening "$work/floor${1:-}.out" && break; sleep 0.1; done
 }
 
 # beside_floor: the fake, Lucair as a tenant and lucair-floor, to compare the two at one paced load;

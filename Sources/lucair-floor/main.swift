@@ -9,11 +9,15 @@ import NIOPosix
 // through `KeepAliveClient` to the upstream, and the answer is written back on the loop. No
 // authentication, limits, routing, JSON, metering or Hummingbird.
 //
-// Usage: lucair-floor PORT UPSTREAM_URL
+// Usage: lucair-floor [--raw | --raw-task | --raw-client] PORT UPSTREAM_URL   (RawForward.swift: --raw
+// without NIOHTTP1 or a task; --raw-task with a task; --raw-client without NIOHTTP1's server side only)
 _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-let arguments = CommandLine.arguments
+let raw = CommandLine.arguments.contains { $0.hasPrefix("--raw") }
+let rawClient = CommandLine.arguments.contains("--raw-client")
+let rawTask = CommandLine.arguments.contains("--raw-task")
+let arguments = CommandLine.arguments.filter { !$0.hasPrefix("--raw") }
 guard arguments.count == 3, let port = Int(arguments[1]) else {
-    print("usage: lucair-floor PORT UPSTREAM_URL")
+    print("usage: lucair-floor [--raw] PORT UPSTREAM_URL")
     exit(2)
 }
 let upstream = arguments[2]
@@ -57,10 +61,15 @@ let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.single
     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-            try channel.pipeline.syncOperations.addHandler(Forward())
+            if raw, let url = URL(string: upstream), let host = url.host, let upstreamPort = url.port {
+                try channel.pipeline.syncOperations.addHandler(RawForward(host: host, port: upstreamPort, path: url.path, client: rawClient ? client : nil, task: rawTask))
+            } else {
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                try channel.pipeline.syncOperations.addHandler(Forward())
+            }
         }
     }
     .bind(host: "127.0.0.1", port: port).get()
 print("lucair-floor listening on \(server.localAddress!)")
+fflush(nil)  // every stream: bench/lib.sh waits for this line in a file
 try await server.closeFuture.get()
