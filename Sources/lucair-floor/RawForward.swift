@@ -38,6 +38,17 @@ func scanHead(_ buffer: ByteBuffer) -> (end: Int, length: Int)? {
     }
 }
 
+/// Adds `part` to what came so far; once a whole message is in, takes it out and returns its body.
+func takeBody(_ pending: inout ByteBuffer, _ part: ByteBuffer) -> ByteBuffer? {
+    var part = part
+    pending.writeBuffer(&part)
+    guard let (end, length) = scanHead(pending), pending.readableBytes >= end + length else { return nil }
+    pending.moveReaderIndex(forwardBy: end)
+    let body = pending.readSlice(length: length)!
+    pending.discardReadBytes()
+    return body
+}
+
 /// Reads the upstream's answers and hands each whole body to the waiting client handler.
 final class RawUpstream: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -45,12 +56,7 @@ final class RawUpstream: ChannelInboundHandler {
     var answer: ((ByteBuffer) -> Void)?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var part = unwrapInboundIn(data)
-        pending.writeBuffer(&part)
-        guard let (end, length) = scanHead(pending), pending.readableBytes >= end + length else { return }
-        pending.moveReaderIndex(forwardBy: end)
-        let body = pending.readSlice(length: length)!
-        pending.discardReadBytes()
+        guard let body = takeBody(&pending, unwrapInboundIn(data)) else { return }
         let deliver = answer
         answer = nil
         deliver?(body)
@@ -79,12 +85,7 @@ final class RawForward: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var part = unwrapInboundIn(data)
-        pending.writeBuffer(&part)
-        guard let (end, length) = scanHead(pending), pending.readableBytes >= end + length else { return }
-        pending.moveReaderIndex(forwardBy: end)
-        let body = pending.readSlice(length: length)!
-        pending.discardReadBytes()
+        guard let body = takeBody(&pending, unwrapInboundIn(data)) else { return }
         var request = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
         request.writeString("POST \(path) HTTP/1.1\r\nhost: \(host):\(port)\r\ncontent-type: application/json\r\ncontent-length: \(body.readableBytes)\r\n\r\n")
         request.writeImmutableBuffer(body)
