@@ -106,6 +106,8 @@ public final class RateLimiter: Sendable {
     let sharedFailing = Atomic<Bool>(false)
     /// When the shared store last failed (ms); while it is failing it is retried once a second.
     let sharedFailedAt = Atomic<Int64>(0)
+    /// Failed settle attempts, told to the operator once a minute.
+    let settleWarnings = Mutex(WarningThrottle(interval: .seconds(60)))
     let logger: Logger
     public static let defaultMaxOutput = 1024
     /// How long a request waits for the shared store before counting locally instead.
@@ -273,8 +275,15 @@ public final class RateLimiter: Sendable {
             return out
         }
         guard !batch.isEmpty else { return }
-        do { try await shared.settle(batch) } catch {
-            logger.warning("could not settle with the shared store: \(batch.leases.count) leases expire by themselves, requests counted alone are retried", metadata: ["error": "\(error)"])
+        do {
+            try await shared.settle(batch)
+            if settleWarnings.withLock({ $0.succeeded() }) { logger.notice("settling with the shared store again") }
+        } catch {
+            // Retried once a second while the store is down: one warning a minute, with a count.
+            if let failed = settleWarnings.withLock({ $0.failed() }) {
+                logger.warning("could not settle with the shared store (\(failed) failed attempts since the last warning; retried every second): leases expire by themselves, requests counted alone are sent again",
+                               metadata: ["error": "\(error)"])
+            }
             let minute = Self.nowMillis() / 60_000
             let again = batch.requests.filter { $0.key.window == minute }
             guard !again.isEmpty else { return }
