@@ -142,4 +142,5 @@ NGINX
   nginx -c "$work/nginx.conf" -p "$work/nginx" &
   ngpid=$!
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$ngport/health" && break; sleep 0.1; done
+  curl -s -o /dev/null "http://127.0.0.1:$ngport/health" || { echo "nginx did not start, left out: $(cat "$work/nginx/error.log")" >&2; return 1; }
 }

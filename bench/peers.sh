@@ -59,10 +59,7 @@ llurl="http://127.0.0.1:$llport/v1/chat/completions"
 
 # ---- nginx: the reference, a bare keep-alive reverse proxy (as nginx is tuned for proxying).
 gateways="lucair tensorzero litellm"
-if command -v nginx >/dev/null; then
-  start_nginx
-  gateways="$gateways nginx"
-fi
+if command -v nginx >/dev/null && start_nginx; then gateways="$gateways nginx"; fi
 
 # Resident memory of a process and its children, MB.
 tree_rss() { local kb=0 p; for p in $1 $(pgrep -P "$1" || true); do kb=$((kb + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((kb / 1024)); }

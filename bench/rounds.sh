@@ -14,15 +14,13 @@ secs=${1:-5}
 conc=${CONC:-1}
 rounds=${ROUNDS:-5}
 . bench/lib.sh
+[ -x "$peers_venv/bin/python" ] || { echo "no peers virtualenv: run bench/peers.sh once" >&2; exit 1; }
 bench_setup
 start_fake --chunks 16
 start_lucair_as_tenant
 start_tensorzero
 gateways="lucair tensorzero"
-if command -v nginx > /dev/null; then
-  start_nginx
-  gateways="$gateways nginx"
-fi
+if command -v nginx > /dev/null && start_nginx; then gateways="$gateways nginx"; fi
 declare -A url=([direct]="http://127.0.0.1:$fport/v1/chat/completions" [lucair]="http://127.0.0.1:$lport/v1/chat/completions"
                 [tensorzero]=$tzurl [nginx]="http://127.0.0.1:${ngport:-0}/v1/chat/completions")
 declare -A key=([direct]="" [lucair]=$tenant_key [tensorzero]="" [nginx]="")
@@ -32,8 +30,10 @@ for r in $(seq "$rounds"); do
   for g in direct $gateways; do
     body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
     BODY=$body KEY=${key[$g]} LABEL=warm CONC=$conc wrk -t1 -c"$conc" -d1s -s bench/peers/wrk-json.lua "${url[$g]}" > /dev/null
-    BODY=$body KEY=${key[$g]} LABEL=$g CONC=$conc wrk -t1 -c"$conc" -d"${secs}s" -s bench/peers/wrk-json.lua "${url[$g]}" \
-      | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$out"
+    line=$(BODY=$body KEY=${key[$g]} LABEL=$g CONC=$conc wrk -t1 -c"$conc" -d"${secs}s" -s bench/peers/wrk-json.lua "${url[$g]}" \
+      | tail -1 | sed "s/^{/{\"round\":$r,/")
+    echo "$line" | tee -a "$out"
+    case $line in *'"failed":0,'*) ;; *) echo "  ($g, round $r: some requests failed)" >&2 ;; esac
   done
 done
 python3 - "$out" $gateways <<'PY'

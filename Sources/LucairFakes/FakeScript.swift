@@ -16,7 +16,8 @@ public struct FakeScript: Sendable {
     public var disconnectAfter: Int?
     /// Stream: fail with an error event after this many chunks (Anthropic `error` event / OpenAI error chunk).
     public var errorAfter: Int?
-    /// Stream: every frame (each its own HTTP chunk) in one socket write, so a client reads them together.
+    /// Stream: every frame (each its own HTTP chunk) in one socket write, so a client reads them
+    /// together; chunk delays, disconnects and error events do not apply.
     public var together = false
     public var noUsage = false
     public var cacheRead = 0

@@ -49,18 +49,26 @@ func takeBody(_ pending: inout ByteBuffer, _ part: ByteBuffer) -> ByteBuffer? {
     return body
 }
 
-/// Reads the upstream's answers and hands each whole body to the waiting client handler.
+/// Reads the upstream's answers and hands each whole body to the waiting client handler; nil when
+/// the connection ends first.
 final class RawUpstream: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     var pending = ByteBuffer()
-    var answer: ((ByteBuffer) -> Void)?
+    var answer: ((ByteBuffer?) -> Void)?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let body = takeBody(&pending, unwrapInboundIn(data)) else { return }
-        let deliver = answer
-        answer = nil
-        deliver?(body)
+        deliver(body)
     }
+
+    func deliver(_ body: ByteBuffer?) {
+        let waiting = answer
+        answer = nil
+        waiting?(body)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) { deliver(nil) }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 }
 
 final class RawForward: ChannelInboundHandler {
@@ -91,8 +99,14 @@ final class RawForward: ChannelInboundHandler {
         request.writeImmutableBuffer(body)
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        let answer: (ByteBuffer) -> Void = { body in
+        // No answer (the upstream left or could not be reached) is a 502, so wrk counts it as failed.
+        let answer: (ByteBuffer?) -> Void = { body in
             let (me, context) = bound.value
+            guard let body else {
+                me.upstream = nil
+                context.writeAndFlush(me.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")), promise: nil)
+                return
+            }
             var out = context.channel.allocator.buffer(capacity: 96 + body.readableBytes)
             out.writeString("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: \(body.readableBytes)\r\n\r\n")
             out.writeImmutableBuffer(body)
@@ -103,17 +117,17 @@ final class RawForward: ChannelInboundHandler {
             Task {
                 let reply = try? await client.post(url: url, headers: [], body: bytes, connectTimeout: .seconds(1),
                                                    idleTimeout: .seconds(10), deadline: .now() + .seconds(10))
-                loop.execute { answer(reply?.body ?? ByteBuffer()) }
+                loop.execute { answer(reply?.status == 200 ? reply?.body : nil) }
             }
             return
         }
         if task {
-            let send = NIOLoopBound({ (deliver: @escaping (ByteBuffer) -> Void) in
+            let send = NIOLoopBound({ (deliver: @escaping (ByteBuffer?) -> Void) in
                 let (me, context) = bound.value
                 me.forward(request, context, deliver)
             }, eventLoop: loop)
             Task {
-                let reply = await withCheckedContinuation { (c: CheckedContinuation<ByteBuffer, Never>) in
+                let reply = await withCheckedContinuation { (c: CheckedContinuation<ByteBuffer?, Never>) in
                     loop.execute { send.value { c.resume(returning: $0) } }
                 }
                 loop.execute { answer(reply) }
@@ -124,7 +138,7 @@ final class RawForward: ChannelInboundHandler {
     }
 
     /// Posts `request` on this connection's upstream channel (opened on first use, on this loop).
-    func forward(_ request: ByteBuffer, _ context: ChannelHandlerContext, _ answer: @escaping (ByteBuffer) -> Void) {
+    func forward(_ request: ByteBuffer, _ context: ChannelHandlerContext, _ answer: @escaping (ByteBuffer?) -> Void) {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         if let (channel, handler) = upstream {
@@ -139,9 +153,14 @@ final class RawForward: ChannelInboundHandler {
             }
             .connect(host: host, port: port)
             .assumeIsolated()
-            .whenSuccess { channel in
+            .whenComplete { result in
                 let me = bound.value
-                guard let handler = try? channel.pipeline.syncOperations.handler(type: RawUpstream.self) else { return }
+                guard case .success(let channel) = result, context.channel.isActive,
+                      let handler = try? channel.pipeline.syncOperations.handler(type: RawUpstream.self) else {
+                    if case .success(let channel) = result { channel.close(promise: nil) }  // the client left meanwhile
+                    answer(nil)
+                    return
+                }
                 me.upstream = (channel, handler)
                 handler.answer = answer
                 channel.writeAndFlush(request, promise: nil)

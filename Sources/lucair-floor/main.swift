@@ -17,10 +17,17 @@ let rawClient = CommandLine.arguments.contains("--raw-client")
 let rawTask = CommandLine.arguments.contains("--raw-task")
 let arguments = CommandLine.arguments.filter { !$0.hasPrefix("--raw") }
 guard arguments.count == 3, let port = Int(arguments[1]) else {
-    print("usage: lucair-floor [--raw] PORT UPSTREAM_URL")
+    print("usage: lucair-floor [--raw | --raw-task | --raw-client] PORT UPSTREAM_URL")
     exit(2)
 }
 let upstream = arguments[2]
+// The raw variants talk to host:port themselves: an upstream they cannot split is refused, not
+// quietly served by the plain floor.
+let rawTarget = URL(string: upstream).flatMap { u in u.host.flatMap { h in u.port.map { (host: h, port: $0, path: u.path) } } }
+if raw && rawTarget == nil {
+    print("lucair-floor: --raw needs an upstream URL with a host and a port, such as http://127.0.0.1:8000/v1/chat/completions")
+    exit(2)
+}
 let client = KeepAliveClient()
 
 final class Forward: ChannelInboundHandler {
@@ -61,8 +68,8 @@ let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.single
     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
-            if raw, let url = URL(string: upstream), let host = url.host, let upstreamPort = url.port {
-                try channel.pipeline.syncOperations.addHandler(RawForward(host: host, port: upstreamPort, path: url.path, client: rawClient ? client : nil, task: rawTask))
+            if raw, let t = rawTarget {
+                try channel.pipeline.syncOperations.addHandler(RawForward(host: t.host, port: t.port, path: t.path, client: rawClient ? client : nil, task: rawTask))
             } else {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                 try channel.pipeline.syncOperations.addHandler(Forward())

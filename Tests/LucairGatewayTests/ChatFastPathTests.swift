@@ -186,13 +186,13 @@ import Testing
             // A plain channel (no async wrapper), so the test can drop it mid-answer.
             let port = Int(s.url.split(separator: ":").last!)!
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
-            try await channel.writeAndFlush(ByteBuffer(string: Self.chat("x [fake latency_ms=4000]"))).get()
+            try await channel.writeAndFlush(ByteBuffer(string: Self.chat("x [fake latency_ms=8000]"))).get()
             for _ in 0..<100 where outstanding() != 1 { try await Task.sleep(for: .milliseconds(50)) }
             #expect(outstanding() == 1)
             try await channel.close()
             let left = ContinuousClock.now
-            // Well before the upstream's 4 s; 3 s leaves a loaded machine room, and still fails if
-            // the call ran on to its end.
+            // Well before the upstream's 8 s; 3 s leaves a loaded machine room, and still fails if
+            // the call ran on to its end (at most 5 s went by before the client left).
             for _ in 0..<150 where outstanding() != 0 { try await Task.sleep(for: .milliseconds(20)) }
             #expect(outstanding() == 0 && ContinuousClock.now - left < .seconds(3))
             #expect(s.gateway.health.snapshot().first { $0.name == "fake-local" }?.state == "closed")

@@ -120,16 +120,22 @@ import Testing
                 await one.gateway.limiter.flushSettles()           // its spend reaches the shared windows
                 // Replica two sees it once its spend is older than the freshness bound and the settle
                 // has committed (a settle already in flight is not waited for by flushSettles), so
-                // this asks until it is refused, for up to 10 s.
-                var spent = try await two.chat(capped)
+                // this asks replica two's limiter until it refuses, for up to 10 s. Each probe spends
+                // nothing: a chat would add its own cost to replica two's count and be refused by that.
+                let onTwo = try #require(two.gateway.keys.principal(forKey: capped))
+                var refusal: GatewayError?
                 let until = ContinuousClock.now + .seconds(10)
-                while spent.status == 200, ContinuousClock.now < until {
+                while refusal == nil, ContinuousClock.now < until {
                     try await Task.sleep(for: .milliseconds(Int(QuotaPool.spendFreshMillis) + 50))
-                    spent = try await two.chat(capped)
+                    do {
+                        two.gateway.limiter.settle(try await two.gateway.limiter.admit(onTwo, estimatedTokens: 10), actualTokens: 10, cost: 0)
+                    } catch let e as GatewayError { refusal = e }
                 }
+                let spent = try await two.chat(capped)
                 // A spend counted by replica one alone (its grant missed the store's bound) never
                 // reaches the shared windows: the designed fail-open, which voids the premise.
                 if one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed) == before {
+                    #expect(refusal?.code == "insufficient_quota", "\(String(describing: refusal))")
                     #expect(spent.status == 429 && spent.json["error"]?["code"] == "insufficient_quota", "\(spent.status): \(spent.body.prefix(300))")
                 }
             }

@@ -15,8 +15,11 @@ import Testing
         #expect(minuteOn == 60 && after == nil)  // the 59 retries in between, and this one
         let recovered = w.succeeded(), again = w.succeeded()
         #expect(recovered && !again, "a recovery after a warning is worth a line, a success after a success is not")
-        let newOutage = w.failed(now: t0 + .seconds(62))
-        #expect(newOutage == 1, "a new outage is told at once")
+        let flapping = w.failed(now: t0 + .seconds(62)), later = w.failed(now: t0 + .seconds(120))
+        #expect(flapping == nil && later == 2, "a store failing on and off is throttled too")
+        let recoveredAgain = w.succeeded()
+        let newOutage = w.failed(now: t0 + .seconds(300))
+        #expect(recoveredAgain && newOutage == 1, "an outage after a quiet minute is told at once")
     }
 
     @Test func aFailureThatRecoversBeforeTheNextWarningIsToldRecovered() {

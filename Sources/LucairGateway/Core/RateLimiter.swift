@@ -279,9 +279,9 @@ public final class RateLimiter: Sendable {
             try await shared.settle(batch)
             if settleWarnings.withLock({ $0.succeeded() }) { logger.notice("settling with the shared store again") }
         } catch {
-            // Retried once a second while the store is down: one warning a minute, with a count.
+            // Batches fail every few ms under load, and retries come every second: one warning a minute, with a count.
             if let failed = settleWarnings.withLock({ $0.failed() }) {
-                logger.warning("could not settle with the shared store (\(failed) failed attempts since the last warning; retried every second): leases expire by themselves, requests counted alone are sent again",
+                logger.warning("could not settle with the shared store (\(failed) failed settle batches since the last warning): leases expire by themselves, requests counted alone are sent again",
                                metadata: ["error": "\(error)"])
             }
             let minute = Self.nowMillis() / 60_000
