@@ -14,11 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 . bench/lib.sh
-[ -x "$peers_venv/bin/python" ] || { echo "no peers virtualenv: run bench/peers.sh once" >&2; exit 1; }
-bench_setup
-start_fake --chunks 16
-start_lucair_as_tenant
-start_tensorzero
+beside_tensorzero
 start_floor --raw
 rawport=$floorport rawpid=$floorpid
 start_floor --raw-task

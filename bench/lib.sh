@@ -58,6 +58,17 @@ start_lucair_as_tenant() {
   sleep 1.5  # the key refresher picks the new key up
 }
 
+# beside_tensorzero: the fake, Lucair as a tenant and TensorZero's gateway, after checking that the
+# peers' virtualenv exists (bench/peers.sh makes it). Sets what start_fake, start_lucair_as_tenant
+# and start_tensorzero set.
+beside_tensorzero() {
+  [ -x "$peers_venv/bin/python" ] || { echo "no peers virtualenv: run bench/peers.sh once" >&2; exit 1; }
+  bench_setup
+  start_fake --chunks 16
+  start_lucair_as_tenant
+  start_tensorzero
+}
+
 # start_floor [--raw]: lucair-floor (Lucair's building blocks doing none of its work; with --raw, bytes
 # forwarded by hand without NIOHTTP1 or a task) on the fake (start_fake first); sets floorport and
 # floorpid, returns once it listens.

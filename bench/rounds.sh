@@ -14,11 +14,7 @@ secs=${1:-5}
 conc=${CONC:-1}
 rounds=${ROUNDS:-5}
 . bench/lib.sh
-[ -x "$peers_venv/bin/python" ] || { echo "no peers virtualenv: run bench/peers.sh once" >&2; exit 1; }
-bench_setup
-start_fake --chunks 16
-start_lucair_as_tenant
-start_tensorzero
+beside_tensorzero
 gateways="lucair tensorzero"
 if command -v nginx > /dev/null && start_nginx; then gateways="$gateways nginx"; fi
 declare -A url=([direct]="http://127.0.0.1:$fport/v1/chat/completions" [lucair]="http://127.0.0.1:$lport/v1/chat/completions"
