@@ -31,12 +31,12 @@ import Testing
     /// The request goes out as bytes written here, not by NIO's encoder: they must be a well-formed
     /// HTTP/1.1 POST, and a header that could end the head early never goes out.
     @Test func writesTheRequestItselfAndRefusesHeadersThatWouldBreakIt() async throws {
-        let bytes = KeepAliveClient.request(path: "/v1/chat/completions", endpoint: .init(host: "engine", port: 8080),
+        let bytes = KeepAliveClient.request(head: KeepAliveClient.head(path: "/v1/chat/completions", endpoint: .init(host: "engine", port: 8080)),
                                             headers: [("authorization", "Bearer k")], body: Array("{}".utf8), allocator: ByteBufferAllocator())
         #expect(String(buffer: bytes) == "POST /v1/chat/completions HTTP/1.1\r\nhost: engine:8080\r\ncontent-type: application/json\r\ncontent-length: 2\r\nauthorization: Bearer k\r\n\r\n{}")
-        let port80 = KeepAliveClient.request(path: "/", endpoint: .init(host: "engine", port: 80), headers: [], body: [], allocator: ByteBufferAllocator())
+        let port80 = KeepAliveClient.request(head: KeepAliveClient.head(path: "/", endpoint: .init(host: "engine", port: 80)), headers: [], body: [], allocator: ByteBufferAllocator())
         #expect(String(buffer: port80).hasPrefix("POST / HTTP/1.1\r\nhost: engine\r\n"))
-        let ipv6 = KeepAliveClient.request(path: "/", endpoint: .init(host: "::1", port: 8000), headers: [], body: [], allocator: ByteBufferAllocator())
+        let ipv6 = KeepAliveClient.request(head: KeepAliveClient.head(path: "/", endpoint: .init(host: "::1", port: 8000)), headers: [], body: [], allocator: ByteBufferAllocator())
         #expect(String(buffer: ipv6).hasPrefix("POST / HTTP/1.1\r\nhost: [::1]:8000\r\n"))
         // Refused before connecting: nothing listens on port 1, so a check made after connecting
         // would fail with a connection error instead.
