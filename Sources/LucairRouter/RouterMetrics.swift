@@ -1,3 +1,5 @@
+import LucairCore
+
 /// Router metrics exactly as `../shared/data/routing/README.md` defines them (RouteLLM's): the
 /// quality curve over 11 score quantiles, APGR by the trapezoid rule, CPT by linear interpolation.
 /// Same definitions as `router/metrics.py`; `lucair router eval` prints them.
@@ -49,7 +51,7 @@ public enum RouterMetrics {
 
     /// The mean over `draws` routers with uniform random scores (a fixed seed: reproducible).
     public static func random(weak: [Double], strong: [Double], draws: Int = 200) -> Result {
-        var rng = SplitMix64(seed: 0)
+        var rng = SplitMix64(seed: 0)  // seeded, so the random baseline is the same on every run
         var acc = Result(n: weak.count, apgr: 0, cpt50: 0, cpt80: 0)
         for _ in 0..<draws {
             let r = evaluate(scores: weak.map { _ in Double(rng.next() >> 11) / Double(1 << 53) }, weak: weak, strong: strong)
@@ -61,18 +63,5 @@ public enum RouterMetrics {
     /// The router that knows the outcome: score = strong − weak.
     public static func oracle(weak: [Double], strong: [Double]) -> Result {
         evaluate(scores: zip(strong, weak).map { $0 - $1 }, weak: weak, strong: strong)
-    }
-}
-
-/// A tiny seeded PRNG so the random baseline is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -83,10 +83,7 @@ public enum APIKeys {
     /// Lucair's CPU in a profile); request ids are not secrets.
     public static func timeOrderedId(_ kind: String) -> String {
         let ms = UInt64(RateLimiter.nowMillis())
-        var z = idStart &+ idCounter.add(1, ordering: .relaxed).newValue &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
+        let z = SplitMix64.mix(idStart &+ idCounter.add(1, ordering: .relaxed).newValue &* SplitMix64.gamma)
         var bytes = (UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &bytes) { raw in
             raw.storeBytes(of: (ms << 16).bigEndian, as: UInt64.self)  // the time's 6 bytes, then 2 the word overwrites
