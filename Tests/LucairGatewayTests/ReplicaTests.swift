@@ -17,23 +17,13 @@ import Testing
             try await TestStack.with(storageURL: url) { two in
                 let t = try await one.tenant("replica-\(UUID().uuidString.prefix(8))")
                 // Minted through replica one: replica two accepts it once its poll sees the new version.
-                var accepted = false
-                let start = ContinuousClock.now
-                while !accepted, ContinuousClock.now - start < .seconds(10) {
-                    accepted = try await two.chat(t.user).status == 200
-                    if !accepted { try await Task.sleep(for: .milliseconds(20)) }
-                }
-                #expect(accepted)
+                let accepted = try await TestStack.polling({ try await two.chat(t.user).status }, until: { $0 == 200 })
+                #expect(accepted == 200)
                 #expect(try await two.chat(t.user).status == 200)
-                let revokedAt = ContinuousClock.now
                 let r = try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys/\(t.userLineage)/revoke", key: TestStack.adminKey)
                 #expect(r.status == 200)
-                var refused = false
-                while !refused, ContinuousClock.now - revokedAt < .seconds(10) {
-                    refused = try await two.chat(t.user).status == 401
-                    if !refused { try await Task.sleep(for: .milliseconds(20)) }
-                }
-                #expect(refused, "replica two still accepted the revoked key after 10 s")
+                let refused = try await TestStack.polling({ try await two.chat(t.user).status }, until: { $0 == 401 })
+                #expect(refused == 401, "replica two still accepted the revoked key after 10 s")
                 #expect(try await one.chat(t.user).status == 401)
             }
         }
@@ -60,7 +50,7 @@ import Testing
                 // Exactly 60 while the shared store answers within its bound; a request it did not
                 // answer in time is counted by its replica alone (the designed fail-open), and may
                 // be one more admitted, or, until the store hears of it, one fewer.
-                let fallbacks = one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed)
+                let fallbacks = TestStack.fallbacks(one, two)
                 if fallbacks == 0 {
                     #expect(admitted == 60 && statuses.filter { $0 == 429 }.count == 40, "\(statuses.sorted())")
                 } else {
@@ -97,7 +87,7 @@ import Testing
                 for _ in 0..<100 where one.gateway.health.snapshot().allSatisfy({ $0.outstanding == 0 }) { try await Task.sleep(for: .milliseconds(50)) }
                 let busy = try await two.chat(narrow)
                 // A replica whose shared store did not answer within its bound counts alone (the designed fail-open).
-                if one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed) == 0 {
+                if TestStack.fallbacks(one, two) == 0 {
                     #expect(busy.status == 429 && busy.json["error"]?["message"]?.stringValue?.contains("across all replicas") == true, "\(busy.body)")
                 }
                 let slowReply = try await slow.value
@@ -105,17 +95,12 @@ import Testing
                 await one.gateway.limiter.flushSettles()  // the lease is dropped by the settle
                 // At once on an idle machine; a grant that missed its bound and committed late is
                 // released 5 s on (`lateGrantRelease`), so this asks for up to 10 s, not the lease's 15 minutes.
-                var next = try await two.chat(narrow)
-                let freed = ContinuousClock.now + .seconds(10)
-                while next.status == 429, ContinuousClock.now < freed {
-                    try await Task.sleep(for: .milliseconds(100))
-                    next = try await two.chat(narrow)
-                }
+                let next = try await TestStack.polling(every: .milliseconds(100), { try await two.chat(narrow) }, until: { $0.status != 429 })
                 #expect(next.status == 200, "\(next.status): \(next.body.prefix(300))")
 
                 let capped = try #require(try await one.send("POST", "/admin/v1/tenants/\(t.id)/keys", ["limits": ["daily_spend_cap_nano_usd": 1]], key: TestStack.adminKey).json["key"]?.stringValue)
                 try await TestStack.loaded(capped, on: [one, two])
-                let before = one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed)
+                let before = TestStack.fallbacks(one, two)
                 #expect(try await one.chat(capped).status == 200)  // spends the whole cap
                 await one.gateway.limiter.flushSettles()           // its spend reaches the shared windows
                 // Replica two sees it once its spend is older than the freshness bound and the settle
@@ -123,18 +108,16 @@ import Testing
                 // this asks replica two's limiter until it refuses, for up to 10 s. Each probe spends
                 // nothing: a chat would add its own cost to replica two's count and be refused by that.
                 let onTwo = try #require(two.gateway.keys.principal(forKey: capped))
-                var refusal: GatewayError?
-                let until = ContinuousClock.now + .seconds(10)
-                while refusal == nil, ContinuousClock.now < until {
-                    try await Task.sleep(for: .milliseconds(Int(QuotaPool.spendFreshMillis) + 50))
+                let refusal = try await TestStack.polling(every: .milliseconds(Int(QuotaPool.spendFreshMillis) + 50), { () async throws -> GatewayError? in
                     do {
                         two.gateway.limiter.settle(try await two.gateway.limiter.admit(onTwo, estimatedTokens: 10), actualTokens: 10, cost: 0)
-                    } catch let e as GatewayError { refusal = e }
-                }
+                        return nil
+                    } catch let e as GatewayError { return e }
+                }, until: { $0 != nil })
                 let spent = try await two.chat(capped)
                 // A spend counted by replica one alone (its grant missed the store's bound) never
                 // reaches the shared windows: the designed fail-open, which voids the premise.
-                if one.gateway.limiter.localFallbacks.load(ordering: .relaxed) + two.gateway.limiter.localFallbacks.load(ordering: .relaxed) == before {
+                if TestStack.fallbacks(one, two) == before {
                     #expect(refusal?.code == "insufficient_quota", "\(String(describing: refusal))")
                     #expect(spent.status == 429 && spent.json["error"]?["code"] == "insufficient_quota", "\(spent.status): \(spent.body.prefix(300))")
                 }
@@ -290,7 +273,7 @@ struct SharedLimiter {
         do { _ = try await limiter.admit(free, estimatedTokens: 10); third = nil } catch let e as GatewayError { third = e }
         // A store that did not answer within its bound (a loaded machine) makes the replica count
         // alone, the designed fail-open; only shared answers show the windows were not consumed.
-        if limiter.localFallbacks.load(ordering: .relaxed) == 0 {
+        if shared.fallbacks == 0 {
             #expect(third?.code == "rate_limit_exceeded")
         }
         try await shared.store.close()

@@ -167,11 +167,28 @@ struct TestStack {
 
     /// Rate windows are fixed minutes: a test that counts requests waits out the last seconds of a
     /// minute rather than straddle two windows.
+    /// Calls `attempt`, `every` apart, until `done` holds of what it returned or `seconds` pass;
+    /// returns the last result either way (the caller asserts on it). For what a loaded machine may
+    /// take a while to show.
+    static func polling<T>(for seconds: Int = 10, every: Duration = .milliseconds(20), _ attempt: () async throws -> T,
+                           until done: (T) -> Bool) async throws -> T {
+        let end = ContinuousClock.now + .seconds(seconds)
+        var last = try await attempt()
+        while !done(last), ContinuousClock.now < end {
+            try await Task.sleep(for: every)
+            last = try await attempt()
+        }
+        return last
+    }
+
     /// Until each replica's key refresher has loaded `key`, however loaded the machine (at most 10 s).
     static func loaded(_ key: String, on stacks: [TestStack]) async throws {
-        for s in stacks {
-            for _ in 0..<200 where s.gateway.keys.principal(forKey: key) == nil { try await Task.sleep(for: .milliseconds(50)) }
-        }
+        for s in stacks { _ = try await polling(every: .milliseconds(50), { s.gateway.keys.principal(forKey: key) }, until: { $0 != nil }) }
+    }
+
+    /// Requests these replicas counted alone because the shared store did not answer in time.
+    static func fallbacks(_ stacks: TestStack...) -> Int {
+        stacks.reduce(0) { $0 + $1.gateway.limiter.localFallbacks.load(ordering: .relaxed) }
     }
 
     static func awayFromMinuteEdge(needing seconds: Int = 10) async throws {
