@@ -15,30 +15,16 @@ cd "$(dirname "$0")/.."
 secs=${1:-5}
 . bench/lib.sh
 beside_tensorzero
-start_floor --raw
-rawport=$floorport rawpid=$floorpid
-start_floor --raw-task
-rtport=$floorport rtpid=$floorpid
-start_floor --raw-client
-rcport=$floorport rcpid=$floorpid
-start_floor
-
-declare -A pid=([direct]=$fpid [raw]=$rawpid [rawtask]=$rtpid [rawclient]=$rcpid [floor]=$floorpid [tensorzero]=$tzpid [lucair]=$lpid)
-declare -A url=([direct]="http://127.0.0.1:$fport/v1/chat/completions" [floor]="http://127.0.0.1:$floorport/v1/chat/completions"
-                [raw]="http://127.0.0.1:$rawport/v1/chat/completions" [rawtask]="http://127.0.0.1:$rtport/v1/chat/completions"
-                [rawclient]="http://127.0.0.1:$rcport/v1/chat/completions" [tensorzero]=$tzurl [lucair]="http://127.0.0.1:$lport/v1/chat/completions")
-declare -A key=([direct]="" [raw]="" [rawtask]="" [rawclient]="" [floor]="" [tensorzero]="" [lucair]=$tenant_key)
-declare -A model=([direct]=ministral-8b [raw]=ministral-8b [rawtask]=ministral-8b [rawclient]=ministral-8b [floor]=ministral-8b [tensorzero]=tensorzero::model_name::fake [lucair]=auto)
+for variant in --raw --raw-task --raw-client ""; do start_floor $variant; done
 hz=$(getconf CLK_TCK)
 echo "| connections | gateway | req/s | p50 / p99 (µs) | CPU µs/req | req/s / TensorZero's |"
 echo "|---|---|---|---|---|---|"
 for c in ${FLOOR_CONC:-16 64}; do
   declare -A line=() cpu=()
   for g in direct raw rawtask rawclient floor tensorzero lucair; do
-    body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-    BODY=$body KEY=${key[$g]} LABEL=warm CONC=$c wrk -t1 -c"$c" -d1s -s bench/peers/wrk-json.lua "${url[$g]}" > /dev/null
+    wrk_at "$g" "$c" 1s > /dev/null  # warm-up
     t0=$(tree_ticks "${pid[$g]}")
-    line[$g]=$(BODY=$body KEY=${key[$g]} LABEL=$g CONC=$c wrk -t1 -c"$c" -d"${secs}s" -s bench/peers/wrk-json.lua "${url[$g]}" | tail -1)
+    line[$g]=$(wrk_at "$g" "$c" "${secs}s")
     cpu[$g]=$(( ($(tree_ticks "${pid[$g]}") - t0) * 1000000 / hz ))
   done
   tz=$(echo "${line[tensorzero]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rps"])')
@@ -50,4 +36,4 @@ rps, p50, p99, ok = d["rps"], d["p50_us"], d["p99_us"], max(1, d["ok"])
 print(f"| {c} | {g} | {rps:.0f} | {p50} / {p99} | {int(cpu) // ok} | {rps / float(tz):.2f}× |")' "$c" "$g" "${cpu[$g]}" "$tz"
   done
 done
-kill "$tzpid" "$floorpid" "$rawpid" "$rtpid" "$rcpid" 2>/dev/null || true
+kill "${pid[tensorzero]}" "${pid[floor]}" "${pid[raw]}" "${pid[rawtask]}" "${pid[rawclient]}" 2>/dev/null || true

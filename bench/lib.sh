@@ -6,6 +6,19 @@ peers_venv="${PEERS_VENV:-$HOME/.cache/lucair-bench-peers}"
 # A Python with matplotlib when the peers' virtualenv exists; else python3 (figures, no charts).
 chart_python() { if [ -x "$peers_venv/bin/python" ]; then echo "$peers_venv/bin/python"; else echo python3; fi; }
 
+# What each started process answers at, for wrk_at and paced: its pid (for CPU and RSS), chat URL,
+# API key and model name. The start_* functions below register themselves: direct (the fake),
+# lucair, tensorzero, nginx, floor and the floor's raw variants (raw, rawtask, rawclient).
+declare -A pid=() url=() key=() model=()
+target() { pid[$1]=$2; url[$1]=$3; key[$1]=${4:-}; model[$1]=${5:-ministral-8b}; }
+
+# wrk_at NAME CONC DURATION: wrk, one thread, CONC connections, non-streaming chat requests to target
+# NAME for DURATION (wrk's syntax: 5s); prints bench/peers/wrk-json.lua's JSON line.
+wrk_at() {
+  local body='{"model":"'"${model[$1]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
+  BODY=$body KEY=${key[$1]} LABEL=$1 CONC=$2 wrk -t1 -c"$2" -d"$3" --timeout 30s -s bench/peers/wrk-json.lua "${url[$1]}" | tail -1
+}
+
 bench_setup() {
   if [ -n "${BENCH_BIN:-}" ]; then bin=$BENCH_BIN  # prebuilt binaries (a long soak while the tree is rebuilt)
   else
@@ -22,6 +35,7 @@ start_fake() {
   fpid=$!
   for _ in $(seq 50); do grep -q 'fake upstream listening' "$work/fake.out" && break; sleep 0.1; done
   fport=$(grep 'fake upstream listening' "$work/fake.out" | grep -o '[0-9]*$')
+  target direct "$fpid" "http://127.0.0.1:$fport/v1/chat/completions"
 }
 
 # start_lucair: serves $work/lucair.toml; sets lport and lpid, returns once /health answers.
@@ -56,6 +70,7 @@ start_lucair_as_tenant() {
   tenant_key=$(curl -sf -H "authorization: Bearer $admin" -H 'content-type: application/json' "http://127.0.0.1:$lport/admin/v1/tenants/$tid/keys" \
     -d '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
   sleep 1.5  # the key refresher picks the new key up
+  target lucair "$lpid" "http://127.0.0.1:$lport/v1/chat/completions" "$tenant_key" auto
 }
 
 # beside_tensorzero: the fake, Lucair as a tenant and TensorZero's gateway, after checking that the
@@ -77,17 +92,17 @@ start_floor() {
   "$bin/lucair-floor" "$@" "$floorport" "http://127.0.0.1:$fport/v1/chat/completions" > "$work/floor${1:-}.out" 2>&1 &
   floorpid=$!
   for _ in $(seq 50); do grep -q listening "$work/floor${1:-}.out" && break; sleep 0.1; done
+  local name=${1:-floor}
+  target "${name//-/}" "$floorpid" "http://127.0.0.1:$floorport/v1/chat/completions"
 }
 
 # beside_floor: the fake, Lucair as a tenant and lucair-floor, to compare the two at one paced load;
-# sets pid[lucair|floor] and url[lucair|floor]. Then `paced lucair|floor SECONDS` sends $RATE requests/s
+# registers them as targets lucair and floor. Then `paced lucair|floor SECONDS` sends $RATE requests/s
 # (default 1,000) from 16 workers to one of them and prints lucair-loadgen's JSON line.
 beside_floor() {
   start_fake --chunks 16
   start_lucair_as_tenant
   start_floor
-  declare -gA pid=([lucair]=$lpid [floor]=$floorpid)
-  declare -gA url=([lucair]="http://127.0.0.1:$lport/v1/chat/completions" [floor]="http://127.0.0.1:$floorport/v1/chat/completions")
 }
 paced() {
   "$bin/lucair-loadgen" --url "${url[$1]}" --key "$tenant_key" --concurrency 16 --rate "${RATE:-1000}" --seconds "$2" --warmup 0 --label "$1" \
@@ -126,6 +141,7 @@ TOML
   tzpid=$!
   for _ in $(seq 100); do grep -q 'tensorzero base_url' "$work/tz.out" && break; sleep 0.2; done
   tzurl="$(awk '/tensorzero base_url/ {print $3}' "$work/tz.out")chat/completions"
+  target tensorzero "$tzpid" "$tzurl" "" tensorzero::model_name::fake
 }
 
 # start_nginx: Debian's nginx as a bare keep-alive reverse proxy to the fake (start_fake first), as
@@ -154,4 +170,5 @@ NGINX
   ngpid=$!
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$ngport/health" && break; sleep 0.1; done
   curl -s -o /dev/null "http://127.0.0.1:$ngport/health" || { echo "nginx did not start, left out: $(cat "$work/nginx/error.log")" >&2; return 1; }
+  target nginx "$ngpid" "http://127.0.0.1:$ngport/v1/chat/completions"
 }

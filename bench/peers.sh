@@ -28,11 +28,9 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2
 command -v nginx >/dev/null || echo "nginx is missing (apt-get install -y nginx-light): no bare-proxy reference" >&2
 bench_setup
 start_fake --chunks 16
-direct="http://127.0.0.1:$fport/v1/chat/completions"
 
 # ---- Lucair as a tenant uses it (bench/lib.sh): every limit on, model auto, metered to the ledger.
 start_lucair_as_tenant
-lkey=$tenant_key
 
 # ---- TensorZero's gateway (embedded in its PyPI wheel), observability off (bench/lib.sh).
 start_tensorzero
@@ -55,7 +53,7 @@ LITELLM_MASTER_KEY="$llkey" LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$wor
   --num_workers 1 --log_config "$work/litellm-log.json" > "$work/litellm.out" 2>&1 &
 llpid=$!
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$llport/health/liveliness" >/dev/null && break; sleep 0.2; done
-llurl="http://127.0.0.1:$llport/v1/chat/completions"
+target litellm "$llpid" "http://127.0.0.1:$llport/v1/chat/completions" "$llkey" fake
 
 # ---- nginx: the reference, a bare keep-alive reverse proxy (as nginx is tuned for proxying).
 gateways="lucair tensorzero litellm"
@@ -63,11 +61,6 @@ if command -v nginx >/dev/null && start_nginx; then gateways="$gateways nginx"; 
 
 # Resident memory of a process and its children, MB.
 tree_rss() { local kb=0 p; for p in $1 $(pgrep -P "$1" || true); do kb=$((kb + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((kb / 1024)); }
-declare -A pid=([direct]=$fpid [lucair]=$lpid [tensorzero]=$tzpid [litellm]=$llpid [nginx]=${ngpid:-0})
-declare -A url=([direct]=$direct [lucair]="http://127.0.0.1:$lport/v1/chat/completions" [tensorzero]=$tzurl [litellm]=$llurl
-                [nginx]="http://127.0.0.1:${ngport:-0}/v1/chat/completions")
-declare -A key=([direct]="" [lucair]=$lkey [tensorzero]="" [litellm]=$llkey [nginx]="")
-declare -A model=([direct]=ministral-8b [lucair]=auto [tensorzero]=tensorzero::model_name::fake [litellm]=fake [nginx]=ministral-8b)
 results=bench/results/peers.jsonl
 mkdir -p bench/results
 : > "$results"
@@ -81,11 +74,10 @@ sample_peak() {  # runs in the background while a load runs against $1: keeps it
 
 for c in 1 16 64; do
   for g in direct $gateways; do
-    body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-    BODY=$body KEY=${key[$g]} LABEL=warm CONC=$c wrk -t1 -c"$c" -d1s -s bench/peers/wrk-json.lua "${url[$g]}" > /dev/null
+    wrk_at "$g" "$c" 1s > /dev/null  # warm-up
     touch "$work/loading"; sample_peak "$g" & sampler=$!
     ticks=$(tree_ticks "${pid[$g]}")
-    BODY=$body KEY=${key[$g]} LABEL=$g CONC=$c wrk -t1 -c"$c" -d"${secs}s" --timeout 30s -s bench/peers/wrk-json.lua "${url[$g]}" | tail -1 >> "$results"
+    wrk_at "$g" "$c" "${secs}s" >> "$results"
     note "{\"label\":\"cpu\",\"gateway\":\"$g\",\"concurrency\":$c,\"seconds\":$(python3 -c "print(($(tree_ticks "${pid[$g]}") - $ticks) / $(getconf CLK_TCK))")}"
     rm -f "$work/loading"; wait "$sampler"
   done

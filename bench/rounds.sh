@@ -17,17 +17,11 @@ rounds=${ROUNDS:-5}
 beside_tensorzero
 gateways="lucair tensorzero"
 if command -v nginx > /dev/null && start_nginx; then gateways="$gateways nginx"; fi
-declare -A url=([direct]="http://127.0.0.1:$fport/v1/chat/completions" [lucair]="http://127.0.0.1:$lport/v1/chat/completions"
-                [tensorzero]=$tzurl [nginx]="http://127.0.0.1:${ngport:-0}/v1/chat/completions")
-declare -A key=([direct]="" [lucair]=$tenant_key [tensorzero]="" [nginx]="")
-declare -A model=([direct]=ministral-8b [lucair]=auto [tensorzero]=tensorzero::model_name::fake [nginx]=ministral-8b)
 out="$work/rounds.jsonl"
 for r in $(seq "$rounds"); do
   for g in direct $gateways; do
-    body='{"model":"'"${model[$g]}"'","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
-    BODY=$body KEY=${key[$g]} LABEL=warm CONC=$conc wrk -t1 -c"$conc" -d1s -s bench/peers/wrk-json.lua "${url[$g]}" > /dev/null
-    line=$(BODY=$body KEY=${key[$g]} LABEL=$g CONC=$conc wrk -t1 -c"$conc" -d"${secs}s" -s bench/peers/wrk-json.lua "${url[$g]}" \
-      | tail -1 | sed "s/^{/{\"round\":$r,/")
+    wrk_at "$g" "$conc" 1s > /dev/null  # warm-up
+    line=$(wrk_at "$g" "$conc" "${secs}s" | sed "s/^{/{\"round\":$r,/")
     echo "$line" | tee -a "$out"
     case $line in *'"failed":0,'*) ;; *) echo "  ($g, round $r: some requests failed)" >&2 ;; esac
   done
