@@ -30,8 +30,12 @@ struct BillingRoutes {
         t.get("") { request, context in
             let tenant = try await admin.visibleTenant(request, context)
             let b = try billing()
+            // The account first: a recharge is marked failed before the account is paused for it, so
+            // a pause seen here has its failed recharge in the list read after (read the other way
+            // round, a pause landing in between showed a paused account beside a pending recharge).
+            let account = b.account(tenant.id)
             let recharges = try await gateway.storage.recharges(tenantId: tenant.id)
-            return admin.routes.json(accountJSON(b.account(tenant.id), tenant: tenant.id, recharges: recharges))
+            return admin.routes.json(accountJSON(account, tenant: tenant.id, recharges: recharges))
         }
         t.post("/payment_method") { request, context in
             let tenant = try await admin.visibleTenant(request, context)
